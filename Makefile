@@ -1,0 +1,29 @@
+# Two commands do all set-up: `make run` starts the HTTPS service, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint assets
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Development TLS certificates and JWT keys (git-ignored), made once.
+assets: $(BIN)/.installed
+	$(BIN)/python certs/generate_tls_assets.py --if-missing
+	$(BIN)/python manage.py generate_jwt_keys --dev --if-missing
+
+run: assets
+	$(BIN)/python manage.py migrate --no-input
+	exec $(BIN)/gunicorn -c restapi/gunicorn_conf.py restapi.wsgi
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(BIN)/.installed
+	scripts/test.sh $(ARGS)

@@ -1,0 +1,38 @@
+from typing import Any
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+
+from auth.tokens import AccessToken
+from restapi.exceptions import InvalidToken, TokenExpired
+from users.models import User, UserState
+
+
+class JWTAuthentication(SimpleJWTAuthentication):
+    """`Authorization: Bearer <jwt>` or the seed's `<TOKEN_HEADER>: <jwt>`; one query a request."""
+
+    def get_header(self, request: Request) -> bytes | None:
+        header = super().get_header(request)
+        if header is not None:
+            return header
+        seed_header = request.META.get("HTTP_" + settings.TOKEN_HEADER.upper().replace("-", "_"))
+        if seed_header is None:
+            return None
+        return b"Bearer " + seed_header.strip().encode("latin-1")
+
+    def get_validated_token(self, raw_token: bytes) -> AccessToken:
+        try:
+            return AccessToken(raw_token)
+        except ExpiredTokenError as exc:
+            raise TokenExpired() from exc
+        except TokenError as exc:
+            raise InvalidToken() from exc
+
+    def get_user(self, validated_token: Any) -> User:
+        try:
+            user_id = int(validated_token["sub"])
+            return User.objects.get(pk=user_id, state=UserState.ACTIVE)
+        except (ValueError, OverflowError, User.DoesNotExist) as exc:
+            raise InvalidToken() from exc

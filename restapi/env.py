@@ -1,0 +1,57 @@
+"""Typed readers for environment variables, shared by the settings modules and gunicorn.
+
+This module imports nothing of Django's settings, so gunicorn's config and the asset
+generators can use it before Django is set up.
+"""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in TRUE_VALUES
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_path(name: str, default: str) -> Path:
+    """A path setting; relative paths are taken from the project directory, as in the seed."""
+    path = Path(os.environ.get(name) or default)
+    return path if path.is_absolute() else BASE_DIR / path
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# The dev asset generators (manage.py generate_jwt_keys --dev, certs/generate_tls_assets.py)
+# write this line above every PEM block they make; production refuses such files.
+DEV_ASSET_MARKER = "restapi development asset: never use in production"
+
+
+def is_dev_asset(path: Path) -> bool:
+    try:
+        return DEV_ASSET_MARKER in path.read_text(errors="replace")
+    except OSError:
+        return False

@@ -1,0 +1,49 @@
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from restapi.errors import json_error
+from restapi.exceptions import PayloadTooLarge
+
+logger = logging.getLogger(__name__)
+
+
+class JsonErrorMiddleware:
+    """Turns any uncaught exception into the JSON 500 body, in DEBUG too: never a stack trace."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return json_error(
+            request, status_code=500, msg="An internal error occurred.", code="internal_error"
+        )
+
+
+class JsonBodyLimitMiddleware:
+    """413 for bodies over JSON_BODY_MAX_BYTES, from Content-Length, before anything reads them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error(
+                request, status_code=400, msg="Invalid Content-Length.", code="bad_request"
+            )
+        if length > settings.JSON_BODY_MAX_BYTES:
+            return json_error(
+                request,
+                status_code=PayloadTooLarge.status_code,
+                msg=str(PayloadTooLarge.default_detail),
+                code=PayloadTooLarge.default_code,
+            )
+        return self.get_response(request)

@@ -1,0 +1,9 @@
+"""Settings, split by concern; every value comes from the environment (see README)."""
+
+from .base import *
+from .database import *
+from .production import check_production_settings
+from .tokens import *
+from .users import *
+
+check_production_settings(globals())

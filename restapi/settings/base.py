@@ -1,0 +1,73 @@
+from restapi.env import BASE_DIR, env_bool, env_list, env_str
+
+DEBUG = env_bool("DEBUG", default=True)
+
+# Development gets a fixed throwaway key; production refuses to start without a real one
+# (see production.py).
+DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
+
+SERVER_NAME_API = env_str("SERVER_NAME_API", "api")
+SERVER_NAME_LABEL = env_str("SERVER_NAME_LABEL", "restapi")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "*" if DEBUG else "")
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.postgres",
+    "rest_framework",
+    "users",
+    "auth",
+    "userdata",
+    "kafka_events",
+]
+
+MIDDLEWARE = [
+    "restapi.middleware.JsonErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "restapi.middleware.JsonBodyLimitMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "restapi.urls"
+WSGI_APPLICATION = "restapi.wsgi.application"
+
+# Paths have no trailing slash; never redirect to add one.
+APPEND_SLASH = False
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# JSON request bodies are capped at 1 MiB (413 beyond), checked from Content-Length.
+JSON_BODY_MAX_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["auth.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "restapi.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DATETIME_FORMAT": "iso-8601",
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_PROXY_SSL_HEADER = None
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"

@@ -1,0 +1,46 @@
+import sys
+
+from restapi.env import BASE_DIR, env_int, env_path, env_str
+
+POSTGRES_ENDPOINT = env_str("POSTGRES_ENDPOINT")
+
+if POSTGRES_ENDPOINT:
+    _host, _, _port = POSTGRES_ENDPOINT.rpartition(":")
+    _options: dict[str, object] = {
+        # Django's built-in psycopg 3 pool: one pool per process, shared by its threads.
+        "pool": {
+            "min_size": env_int("POSTGRES_POOL_MIN_SIZE", 1),
+            "max_size": env_int("POSTGRES_POOL_MAX_SIZE", 10),
+            "timeout": env_int("POSTGRES_POOL_TIMEOUT_SECONDS", 10),
+        },
+        "connect_timeout": env_int("POSTGRES_CONNECT_TIMEOUT_SECONDS", 5),
+    }
+    if env_str("POSTGRES_TLS_CA"):
+        # Verify the server certificate and its host name; never fall back to plain text.
+        _options["sslmode"] = "verify-full"
+        _options["sslrootcert"] = str(env_path("POSTGRES_TLS_CA", ""))
+        if env_str("POSTGRES_TLS_CERT") and env_str("POSTGRES_TLS_KEY"):
+            _options["sslcert"] = str(env_path("POSTGRES_TLS_CERT", ""))
+            _options["sslkey"] = str(env_path("POSTGRES_TLS_KEY", ""))
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": _host or "127.0.0.1",
+            "PORT": _port or "5432",
+            "NAME": env_str("DB_NAME", "restapi"),
+            "USER": env_str("POSTGRES_USERNAME", "datawriter"),
+            "PASSWORD": env_str("POSTGRES_PASSWORD"),
+            "OPTIONS": _options,
+            "TEST": {"NAME": env_str("DB_TEST_NAME") or None},
+        }
+    }
+else:
+    _sqlite_path = BASE_DIR / "var" / "db.sqlite3"
+    _sqlite_path.parent.mkdir(exist_ok=True)
+    print(
+        "WARNING: POSTGRES_ENDPOINT is not set: using the embedded SQLite database "
+        f"{_sqlite_path}. This is for a first look only; the service is built, tested "
+        "and deployed on PostgreSQL.",
+        file=sys.stderr,
+    )
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite_path}}

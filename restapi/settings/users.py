@@ -1,0 +1,40 @@
+from restapi.env import env_bool, env_int
+
+AUTH_USER_MODEL = "users.User"
+
+# argon2id cost; a stored hash made with other values is rehashed at the next login.
+PASSWORD_ARGON2_MEMORY_KIB = env_int("PASSWORD_ARGON2_MEMORY_KIB", 19456)
+PASSWORD_ARGON2_TIME_COST = env_int("PASSWORD_ARGON2_TIME_COST", 2)
+PASSWORD_ARGON2_PARALLELISM = env_int("PASSWORD_ARGON2_PARALLELISM", 1)
+
+PASSWORD_HASHERS = [
+    # Also verifies Django's own argon2 hashes (argon2i too): they share the "argon2" prefix.
+    "users.hashers.SettingsArgon2PasswordHasher",
+    # Older hashes stay verifiable and are upgraded to argon2id on the next login.
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 1024
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email",)},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {
+        "NAME": "users.validators.MaximumLengthValidator",
+        "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+USER_EMAIL_VERIFICATION_ENABLED = env_bool("USER_EMAIL_VERIFICATION_ENABLED", default=True)
+USER_EMAIL_VERIFICATION_REQUIRED = env_bool("USER_EMAIL_VERIFICATION_REQUIRED", default=False)

@@ -1,0 +1,15 @@
+from django.urls import include, path, re_path
+
+from restapi.errors import not_found_view
+
+urlpatterns = [
+    path("", include("users.urls")),
+    path("", include("auth.urls")),
+    # Anything else is a JSON 404, in DEBUG too.
+    re_path(r"^", not_found_view),
+]
+
+handler400 = "restapi.errors.bad_request_view"
+handler403 = "restapi.errors.permission_denied_view"
+handler404 = "restapi.errors.not_found_view"
+handler500 = "restapi.errors.server_error_view"

@@ -1,0 +1,158 @@
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+import jwt
+from auth.keys import key_ring
+from auth.tokens import AccessToken, access_token_for
+from tests.helpers import assert_error
+from users.models import UserState
+
+pytestmark = pytest.mark.django_db
+
+
+def get_self(api, user, **headers):
+    return api.get(f"/user/{user.pk}", **headers)
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def signed(payload, key=None, kid=None, algorithm="ES256"):
+    ring = key_ring()
+    return jwt.encode(
+        payload,
+        key if key is not None else ring.signer.private_key,
+        algorithm=algorithm,
+        headers={"kid": kid or ring.signer.kid},
+    )
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def valid_claims(user):
+    now = int(time.time())
+    return {
+        "sub": str(user.pk),
+        "exp": now + 60,
+        "iat": now,
+        "jti": "abc",
+        "token_type": "access",
+    }
+
+
+def test_bearer_token_authenticates(api, user):
+    assert get_self(api, user, **bearer(access_token_for(user))).status_code == 200
+
+
+def test_seed_style_token_header_authenticates(api, user):
+    response = get_self(api, user, HTTP_BEARER=access_token_for(user))
+    assert response.status_code == 200
+    assert response.json()["user_id"] == user.pk
+
+
+def test_token_header_name_comes_from_settings(api, user, settings):
+    settings.TOKEN_HEADER = "X-Api-Token"
+    assert get_self(api, user, HTTP_X_API_TOKEN=access_token_for(user)).status_code == 200
+
+
+def test_no_token_is_401(api, user):
+    response = get_self(api, user)
+    assert_error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_expired_token_is_401(api, user):
+    token = AccessToken()
+    token["sub"] = str(user.pk)
+    token.set_exp(lifetime=-token.lifetime * 2)
+    assert_error(get_self(api, user, **bearer(str(token))), 401, "token_expired")
+
+
+def test_bad_signature_is_401(api, user):
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    token = signed(valid_claims(user), key=other_key)
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+def test_tampered_payload_is_401(api, user, other_user):
+    header, _, signature = access_token_for(user).split(".")
+    payload = {**valid_claims(user), "sub": str(other_user.pk)}
+    token = f"{header}.{b64url(json.dumps(payload).encode())}.{signature}"
+    assert_error(get_self(api, other_user, **bearer(token)), 401, "invalid_token")
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "ES384", "RS256"])
+def test_other_algorithms_are_401(api, user, algorithm):
+    public_pem = (
+        key_ring()
+        .verifiers[key_ring().signer.kid]
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    if algorithm == "HS256":
+        # The classic confusion attack: the public key used as an HMAC secret.
+        header = b64url(json.dumps({"alg": "HS256", "kid": key_ring().signer.kid}).encode())
+        body = b64url(json.dumps(valid_claims(user)).encode())
+        mac = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+        token = f"{header}.{body}.{b64url(mac)}"
+    elif algorithm == "none":
+        token = signed(valid_claims(user), key="", algorithm="none")
+    elif algorithm == "ES384":
+        token = signed(
+            valid_claims(user), key=ec.generate_private_key(ec.SECP384R1()), algorithm="ES384"
+        )
+    else:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        token = signed(
+            valid_claims(user), key=rsa.generate_private_key(65537, 2048), algorithm="RS256"
+        )
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+def test_unknown_kid_is_401(api, user):
+    token = signed(valid_claims(user), kid="not-a-key")
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+@pytest.mark.parametrize("missing", ["sub", "exp", "iat", "jti"])
+def test_token_without_required_claim_is_401(api, user, missing):
+    payload = valid_claims(user)
+    del payload[missing]
+    assert_error(get_self(api, user, **bearer(signed(payload))), 401, "invalid_token")
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer", ""])
+def test_malformed_tokens_are_401(api, user, token):
+    response = api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {token} x")
+    assert response.status_code == 401
+    assert_error(get_self(api, user, HTTP_BEARER=token or "x"), 401, "invalid_token")
+
+
+def test_deactivated_users_token_stops_working_at_once(api, user):
+    token = access_token_for(user)
+    assert get_self(api, user, **bearer(token)).status_code == 200
+    user.state = UserState.DEACTIVATED
+    user.save()
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+def test_deleted_users_token_is_401(api, user):
+    token = access_token_for(user)
+    user.delete()
+    assert api.get("/user/1", **bearer(token)).status_code == 401
+
+
+def test_authentication_costs_one_query(api, user, django_assert_num_queries):
+    headers = bearer(access_token_for(user))
+    with django_assert_num_queries(1):
+        assert get_self(api, user, **headers).status_code == 200

@@ -1,0 +1,170 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from rest_framework.test import APIClient
+
+from auth.keys import key_ring, write_key_pair
+from auth.tokens import access_token_for
+from users.models import Role, User
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A fresh ES256 key pair for the test session, used by the tests and the e2e server."""
+    directory = tmp_path_factory.mktemp("jwt")
+    private_path, public_path = directory / "private.pem", directory / "public.pem"
+    write_key_pair(private_path, public_path, dev=True)
+    settings.TOKEN_ALGO_PRIVATE_KEY = private_path
+    settings.TOKEN_ALGO_PUBLIC_KEY = public_path
+    key_ring.cache_clear()
+    yield private_path, public_path
+    key_ring.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    # Hashing once per session keeps factories fast; login tests still verify for real.
+    return make_password(PASSWORD)
+
+
+@pytest.fixture
+def make_user(db: None, password_hash: str) -> Callable[..., User]:
+    counter = iter(range(1, 1_000_000))
+
+    def make(email: str | None = None, role: str = Role.USER, **fields: Any) -> User:
+        return User.objects.create(
+            email=email or f"user{next(counter)}@example.com",
+            password=password_hash,
+            role=role,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., User]) -> User:
+    return make_user(email="alice@example.com")
+
+
+@pytest.fixture
+def other_user(make_user: Callable[..., User]) -> User:
+    return make_user(email="bob@example.com")
+
+
+@pytest.fixture
+def admin(make_user: Callable[..., User]) -> User:
+    return make_user(email="root@example.com", role=Role.ADMIN)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    return client
+
+
+@pytest.fixture
+def user_client(user: User) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def admin_client(admin: User) -> APIClient:
+    return client_for(admin)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    ca: Path
+    env: dict[str, str]
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        # Not the machine's REQUESTS_CA_BUNDLE: requests lets it override session.verify.
+        session.trust_env = False
+        session.verify = str(self.ca)
+        return session
+
+
+def wait_for_https(url: str, ca: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log.read_text()}")
+        try:
+            requests.get(f"{url}/health-probe", verify=str(ca), timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(
+    django_db_setup: None,
+    jwt_keys: tuple[Path, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """The real gunicorn over TLS on a free loopback port, on the test database."""
+    tls = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DB_NAME": database["NAME"],
+        "TOKEN_ALGO_PRIVATE_KEY": str(jwt_keys[0]),
+        "TOKEN_ALGO_PUBLIC_KEY": str(jwt_keys[1]),
+        "API_ENDPOINT": f"127.0.0.1:{port}",
+        "API_TLS_CERT": str(tls / "api" / "api.crt"),
+        "API_TLS_KEY": str(tls / "api" / "api.key"),
+        "API_WORKERS": "2",
+    }
+    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"https://localhost:{port}"
+    ca = tls / "api" / "api-ca.pem"
+    try:
+        wait_for_https(url, ca, process, log)
+        yield Server(url=url, ca=ca, env=env)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,23 @@
+from typing import Any
+
+import jwt
+from auth.keys import key_ring
+
+TOKEN_FIELDS = {"user_id", "email", "state", "verified", "role", "created_at", "updated_at"}
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is the JSON error contract with this status and code."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["msg"], str) and body["msg"]
+    return body  # type: ignore[no-any-return]
+
+
+def claims(token: str) -> dict[str, Any]:
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "ES256"
+    key = key_ring().verifiers[header["kid"]]
+    return jwt.decode(token, key, algorithms=["ES256"])  # type: ignore[no-any-return]

@@ -1,0 +1,79 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from auth.keys import write_key_pair
+from tests.conftest import BASE_DIR
+
+START = "import django; django.setup(); print('started')"
+
+
+def start_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TOKEN_", "API_"))}
+    return subprocess.run(
+        [sys.executable, "-c", START],
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "restapi.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def production_assets(tmp_path):
+    write_key_pair(tmp_path / "jwt.pem", tmp_path / "jwt.pub", dev=False)
+    subprocess.run(
+        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tmp_path / "tls"],
+        check=True,
+        capture_output=True,
+    )
+    # A real deployment brings its own certificate; strip the dev marker to stand for one.
+    for name in ("api.crt", "api.key"):
+        path = tmp_path / "tls" / "api" / name
+        path.write_text(path.read_text().split("\n", 1)[1])
+    return {
+        "DEBUG": "0",
+        "DJANGO_SECRET_KEY": "x" * 64,
+        "DJANGO_ALLOWED_HOSTS": "api.example.com",
+        "TOKEN_ALGO_PRIVATE_KEY": str(tmp_path / "jwt.pem"),
+        "TOKEN_ALGO_PUBLIC_KEY": str(tmp_path / "jwt.pub"),
+        "API_TLS_CERT": str(tmp_path / "tls" / "api" / "api.crt"),
+        "API_TLS_KEY": str(tmp_path / "tls" / "api" / "api.key"),
+    }
+
+
+def test_production_starts_with_real_secrets(production_assets):
+    result = start_with(production_assets)
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
+        ({"POSTGRES_ENDPOINT": ""}, "POSTGRES_ENDPOINT"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
+        ({"TOKEN_ALGO_PRIVATE_KEY": "/nonexistent.pem"}, "TOKEN_ALGO_PRIVATE_KEY"),
+        ({"API_TLS_CLIENT_AUTH": "1"}, "API_TLS_CA"),
+    ],
+)
+def test_production_refuses_unsafe_settings(production_assets, change, complaint):
+    result = start_with({**production_assets, **change})
+    assert result.returncode != 0
+    assert "Refusing to start with DEBUG=0" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_production_refuses_dev_keys_and_certificates(production_assets, tmp_path):
+    write_key_pair(tmp_path / "dev.pem", tmp_path / "dev.pub", dev=True)
+    result = start_with({**production_assets, "TOKEN_ALGO_PRIVATE_KEY": str(tmp_path / "dev.pem")})
+    assert "TOKEN_ALGO_PRIVATE_KEY" in result.stderr and "development asset" in result.stderr
+    dev_cert = tmp_path / "tls" / "dev.crt"
+    dev_cert.write_text("restapi development asset: never use in production\n")
+    result = start_with({**production_assets, "API_TLS_CERT": str(dev_cert)})
+    assert "API_TLS_CERT" in result.stderr and "development asset" in result.stderr

@@ -1,0 +1,73 @@
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class UserState(models.IntegerChoices):
+    ACTIVE = 0, "active"
+    DEACTIVATED = 1, "deactivated"
+
+
+class Role(models.TextChoices):
+    USER = "user"
+    ADMIN = "admin"
+
+
+def normalize_email(email: str) -> str:
+    """Emails are kept in lower case: one account per address, whatever its spelling."""
+    return email.strip().lower()
+
+
+class UserManager(BaseUserManager["User"]):
+    def create_user(self, email: str, password: str | None, **fields: Any) -> "User":
+        user = self.model(email=normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def get_by_natural_key(self, username: str | None) -> "User":
+        return self.get(email=normalize_email(username or ""))
+
+
+class User(AbstractBaseUser):
+    # Stored in lower case (a check constraint holds it), so this index is case-insensitive.
+    email = models.EmailField(max_length=254, unique=True)
+    state = models.SmallIntegerField(choices=UserState.choices, default=UserState.ACTIVE)
+    verified = models.SmallIntegerField(choices=[(0, "no"), (1, "yes")], default=0)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        db_table = "users"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="users_email_is_lower"
+            ),
+            models.CheckConstraint(condition=models.Q(state__in=[0, 1]), name="users_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(verified__in=[0, 1]), name="users_verified_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["user", "admin"]), name="users_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.state == UserState.ACTIVE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN

@@ -1,0 +1,55 @@
+from rest_framework import serializers
+
+from users.models import Role, User, UserState
+from users.selectors import MAX_DB_ID
+
+PASSWORD_INPUT_MAX = 1024
+
+
+def user_id_field(**kwargs: object) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_DB_ID, **kwargs)  # type: ignore[arg-type]
+
+
+def password_field(**kwargs: object) -> serializers.CharField:
+    # Passwords are never trimmed: every character counts.
+    return serializers.CharField(
+        max_length=PASSWORD_INPUT_MAX,
+        trim_whitespace=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class UserOutput(serializers.ModelSerializer[User]):
+    """The seed's UserShape."""
+
+    user_id = serializers.IntegerField(source="pk")
+
+    class Meta:
+        model = User
+        fields = ["user_id", "email", "state", "verified", "role", "created_at", "updated_at"]
+
+
+class UserCreateInput(serializers.Serializer[None]):
+    email = serializers.EmailField(max_length=254)
+    password = password_field()
+
+
+class UserUpdateInput(serializers.Serializer[None]):
+    user_id = user_id_field()
+    email = serializers.EmailField(max_length=254, required=False)
+    password = password_field(required=False)
+    current_password = password_field(required=False)
+    state = serializers.ChoiceField(choices=UserState.values, required=False)
+    role = serializers.ChoiceField(choices=Role.values, required=False)
+
+
+class UserIdInput(serializers.Serializer[None]):
+    user_id = user_id_field()
+
+
+class UserSearchInput(serializers.Serializer[None]):
+    email = serializers.CharField(min_length=3, max_length=254, trim_whitespace=False)
+    state = serializers.ChoiceField(choices=UserState.values, required=False)
+    verified = serializers.ChoiceField(choices=[0, 1], required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    cursor = serializers.CharField(max_length=200, required=False)
