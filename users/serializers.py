@@ -19,14 +19,16 @@ def password_field(**kwargs: object) -> serializers.CharField:
     )
 
 
-class UserOutput(serializers.ModelSerializer[User]):
-    """The seed's UserShape."""
+class UserOutput(serializers.Serializer[User]):
+    """The seed's UserShape. A plain Serializer: ModelSerializer rebuilds its fields per call."""
 
     user_id = serializers.IntegerField(source="pk")
-
-    class Meta:
-        model = User
-        fields = ["user_id", "email", "state", "verified", "role", "created_at", "updated_at"]
+    email = serializers.EmailField()
+    state = serializers.IntegerField()
+    verified = serializers.IntegerField()
+    role = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
 
 class UserCreateInput(serializers.Serializer[None]):
