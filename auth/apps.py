@@ -1,4 +1,13 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+
+def _sqlite_least(sender: Any, connection: Any, **kwargs: Any) -> None:
+    # The rate-limit SQL uses PostgreSQL's LEAST; SQLite only has a multi-argument MIN.
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("LEAST", -1, min, deterministic=True)
 
 
 class AuthConfig(AppConfig):
@@ -6,3 +15,6 @@ class AuthConfig(AppConfig):
     # "auth" is django.contrib.auth's label.
     label = "authn"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        connection_created.connect(_sqlite_least)

@@ -3,8 +3,11 @@
 import base64
 import hashlib
 import json
+import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -14,6 +17,15 @@ from django.core.exceptions import ImproperlyConfigured
 from jwt.algorithms import ECAlgorithm
 
 from restapi.env import DEV_ASSET_MARKER
+
+logger = logging.getLogger(__name__)
+
+# Under SERVER_PKI_DIR_JWT: public keys of former signers, kept for verification until
+# tokens they signed have expired, and a staged next key pair (see rotate_jwt_keys).
+PREVIOUS_DIR = "previous"
+NEXT_DIR = "next"
+PRIVATE_NAME = "private-key-pkcs8.pem"
+PUBLIC_NAME = "public-key.pem"
 
 
 @dataclass(frozen=True)
@@ -62,14 +74,82 @@ def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
     return key
 
 
-@cache
-def key_ring() -> KeyRing:
+def _pem_files() -> list[Path]:
+    directory = settings.SERVER_PKI_DIR_JWT
+    return [
+        settings.TOKEN_ALGO_PRIVATE_KEY,
+        settings.TOKEN_ALGO_PUBLIC_KEY,
+        *sorted((directory / PREVIOUS_DIR).glob("*.pem")),
+        directory / NEXT_DIR / PUBLIC_NAME,
+    ]
+
+
+def _stamp() -> tuple[tuple[str, int, int], ...]:
+    stamp = []
+    for path in _pem_files():
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        stamp.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(stamp)
+
+
+def _load() -> KeyRing:
     private_key = load_private_key(settings.TOKEN_ALGO_PRIVATE_KEY)
     public_key = load_public_key(settings.TOKEN_ALGO_PUBLIC_KEY)
     if public_key.public_numbers() != private_key.public_key().public_numbers():
         raise ImproperlyConfigured("TOKEN_ALGO_PUBLIC_KEY does not match TOKEN_ALGO_PRIVATE_KEY")
     kid = key_id(public_key)
-    return KeyRing(signer=SigningKey(kid=kid, private_key=private_key), verifiers={kid: public_key})
+    verifiers = {kid: public_key}
+    for path in _pem_files()[2:]:
+        if path.exists():
+            extra = load_public_key(path)
+            verifiers.setdefault(key_id(extra), extra)
+    return KeyRing(signer=SigningKey(kid=kid, private_key=private_key), verifiers=verifiers)
+
+
+class KeyStore:
+    """The process's key ring, re-read when the key files change: rotation needs no restart.
+
+    The files are stat()ed at most once a second, or at once when a token names an unknown
+    `kid` (another process may have rotated). A half-written rotation keeps the old ring.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ring: KeyRing | None = None
+        self._stamp: tuple[tuple[str, int, int], ...] = ()
+        self._checked_at = 0.0
+
+    def ring(self, *, recheck: bool = False) -> KeyRing:
+        ring = self._ring
+        if ring is not None and not recheck and time.monotonic() - self._checked_at < 1:
+            return ring
+        with self._lock:
+            self._checked_at = time.monotonic()
+            stamp = _stamp()
+            if self._ring is None or stamp != self._stamp:
+                try:
+                    self._ring, self._stamp = _load(), stamp
+                except (ImproperlyConfigured, ValueError):
+                    if self._ring is None:
+                        raise
+                    logger.warning(
+                        "JWT key files changed but do not load yet; keeping the old keys"
+                    )
+            return self._ring
+
+    def reset(self) -> None:
+        with self._lock:
+            self._ring, self._stamp, self._checked_at = None, (), 0.0
+
+
+key_store = KeyStore()
+
+
+def key_ring() -> KeyRing:
+    return key_store.ring()
 
 
 def write_key_pair(private_path: Path, public_path: Path, *, dev: bool) -> str:
@@ -84,10 +164,16 @@ def write_key_pair(private_path: Path, public_path: Path, *, dev: bool) -> str:
     public_pem = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    public_path.parent.mkdir(parents=True, exist_ok=True)
-    private_path.touch(mode=0o600, exist_ok=True)
-    private_path.chmod(0o600)
-    private_path.write_bytes(marker + private_pem)
-    public_path.write_bytes(marker + public_pem)
+    write_atomically(private_path, marker + private_pem, mode=0o600)
+    write_atomically(public_path, marker + public_pem, mode=0o644)
     return key_id(private_key.public_key())
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.touch(mode=mode, exist_ok=True)
+    temporary.chmod(mode)
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

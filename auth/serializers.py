@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from auth.models import Session
 from users.serializers import password_field
 
 
@@ -7,3 +8,20 @@ class LoginInput(serializers.Serializer[None]):
     # Not validated as an email: a malformed address is just another failed login.
     email = serializers.CharField(max_length=254)
     password = password_field()
+
+
+class RefreshInput(serializers.Serializer[None]):
+    refresh = serializers.CharField(max_length=200)
+
+
+class SessionOutput(serializers.Serializer[Session]):
+    session_id = serializers.UUIDField(source="pk")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    client_ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, session: Session) -> bool:
+        return str(session.pk) == self.context["current_session"]

@@ -1,8 +1,27 @@
+"""Writes for authentication: logins, sessions and their tokens."""
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from restapi.exceptions import InvalidCredentials
-from users.models import User, normalize_email
+from auth.models import Session
+from auth.ratelimit import login_attempt_claim, login_attempt_succeeded
+from auth.tokens import access_token_for
+from restapi.exceptions import InvalidCredentials, InvalidToken
+from users.models import User, UserState, normalize_email
+
+
+@dataclass(frozen=True)
+class Tokens:
+    token: str
+    refresh: str
 
 
 def user_authenticate(*, email: str, password: str) -> User:
@@ -19,9 +38,106 @@ def user_authenticate(*, email: str, password: str) -> User:
     return user
 
 
-@transaction.atomic
-def user_login(*, email: str, password: str) -> User:
+def user_login(
+    *, email: str, password: str, client_ip: str, user_agent: str
+) -> tuple[User, Tokens]:
+    # The claim commits on its own, before hashing, so a failed login still counts.
+    login_attempt_claim(email=normalize_email(email))
     user = user_authenticate(email=email, password=password)
-    user.last_login = timezone.now()
-    user.save(update_fields=["last_login"])
-    return user
+    with transaction.atomic():
+        login_attempt_succeeded(email=user.email)
+        user.last_login = timezone.now()
+        user.save(update_fields=["last_login"])
+        tokens = session_start(user=user, client_ip=client_ip, user_agent=user_agent)
+    return user, tokens
+
+
+def _refresh_mac(session: Session, generation: int) -> str:
+    value = f"{session.pk}.{generation}.{session.salt}"
+    return salted_hmac("restapi.refresh", value, algorithm="sha256").hexdigest()
+
+
+def _tokens(session: Session, user: User) -> Tokens:
+    refresh = f"{session.pk.hex}.{session.generation}.{_refresh_mac(session, session.generation)}"
+    return Tokens(token=access_token_for(user, session_id=session.pk), refresh=refresh)
+
+
+def _refresh_expiry() -> timezone.datetime:
+    return timezone.now() + timedelta(seconds=settings.TOKEN_REFRESH_EXPIRATION_SECONDS)
+
+
+def session_start(*, user: User, client_ip: str, user_agent: str) -> Tokens:
+    session = Session.objects.create(
+        user=user,
+        salt=secrets.token_hex(16),
+        last_used_at=timezone.now(),
+        expires_at=_refresh_expiry(),
+        client_ip=client_ip or None,
+        user_agent=user_agent[:256],
+    )
+    return _tokens(session, user)
+
+
+def session_refresh(*, refresh: str) -> Tokens:
+    """Rotates the refresh token. An already-rotated one, presented again after the grace
+    window, is a stolen token being replayed: the whole session is revoked."""
+    try:
+        session_hex, generation_text, mac = refresh.split(".")
+        session_id, generation = uuid.UUID(hex=session_hex), int(generation_text)
+    except ValueError:
+        raise InvalidToken() from None
+    with transaction.atomic():
+        session = (
+            Session.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .first()
+        )
+        if session is None or not hmac.compare_digest(mac, _refresh_mac(session, generation)):
+            raise InvalidToken()
+        if session.user.state != UserState.ACTIVE:
+            raise InvalidToken()
+        now = timezone.now()
+        if generation == session.generation:
+            session.generation += 1
+            session.rotated_at = now
+            session.expires_at = _refresh_expiry()
+        elif not (
+            generation == session.generation - 1
+            and session.rotated_at is not None
+            and now - session.rotated_at
+            <= timedelta(seconds=settings.TOKEN_REFRESH_REUSE_GRACE_SECONDS)
+        ):
+            session.revoked_at, session.revoked_reason = now, "refresh_token_reuse"
+            session.save(update_fields=["revoked_at", "revoked_reason"])
+            session = None
+        if session is not None:
+            session.last_used_at = now
+            session.save(update_fields=["generation", "rotated_at", "expires_at", "last_used_at"])
+            return _tokens(session, session.user)
+    # Outside the transaction, so that the revocation above is committed.
+    raise InvalidToken()
+
+
+def session_revoke(*, user: User, session_id: uuid.UUID, reason: str) -> bool:
+    """Revokes one of the user's sessions; False when it is not theirs or not active."""
+    revoked = Session.objects.filter(pk=session_id, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason
+    )
+    return revoked == 1
+
+
+def session_revoke_all(*, user: User, reason: str, keep: uuid.UUID | None = None) -> int:
+    sessions = Session.objects.filter(user=user, revoked_at__isnull=True)
+    if keep is not None:
+        sessions = sessions.exclude(pk=keep)
+    return sessions.update(revoked_at=timezone.now(), revoked_reason=reason)
+
+
+def session_renew(*, user: User, session_id: uuid.UUID) -> Tokens:
+    """Fresh tokens for a session, the refresh token rotated (after a password change)."""
+    session = Session.objects.select_for_update().get(pk=session_id, user=user)
+    session.generation += 1
+    session.rotated_at = session.last_used_at = timezone.now()
+    session.save(update_fields=["generation", "rotated_at", "last_used_at"])
+    return _tokens(session, user)

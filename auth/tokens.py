@@ -1,5 +1,6 @@
 """simplejwt extended with what it lacks: ES256 keys chosen by `kid`, and our claims."""
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -8,11 +9,11 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendE
 from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 
 import jwt
-from auth.keys import key_ring
+from auth.keys import key_ring, key_store
 from users.models import User
 
 ALGORITHM = "ES256"
-REQUIRED_CLAIMS = ["sub", "exp", "iat", "jti"]
+REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti"]
 
 
 class KeyRingTokenBackend(TokenBackend):
@@ -30,7 +31,9 @@ class KeyRingTokenBackend(TokenBackend):
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-            key = key_ring().verifiers.get(header.get("kid", ""))
+            kid = header.get("kid", "")
+            # An unknown kid may be a key another process just rotated in: look again.
+            key = key_ring().verifiers.get(kid) or key_store.ring(recheck=True).verifiers.get(kid)
             if key is None or header.get("alg") != ALGORITHM:
                 raise TokenBackendError("Unknown key or algorithm")
             return jwt.decode(
@@ -54,9 +57,10 @@ class AccessToken(SimpleAccessToken):
         return token_backend
 
 
-def access_token_for(user: User) -> str:
+def access_token_for(user: User, *, session_id: uuid.UUID) -> str:
     token = AccessToken()
     token["sub"] = str(user.pk)
+    token["sid"] = str(session_id)
     token["email"] = user.email
     token["role"] = user.role
     token["org"] = settings.TOKEN_ORG

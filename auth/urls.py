@@ -1,7 +1,13 @@
 from django.urls import path
 
-from auth.views import LoginView
+from auth import views
 
 urlpatterns = [
-    path("login", LoginView.as_view()),
+    path("login", views.LoginView.as_view()),
+    path("login/refresh", views.RefreshView.as_view()),
+    path("logout", views.LogoutView.as_view()),
+    path("logout/all", views.LogoutAllView.as_view()),
+    path("user/sessions", views.SessionListView.as_view()),
+    path("user/sessions/<uuid:session_id>", views.SessionDetailView.as_view()),
+    path(".well-known/jwks.json", views.JwksView.as_view()),
 ]

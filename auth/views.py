@@ -1,13 +1,30 @@
+import uuid
+from typing import Any
+
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth.serializers import LoginInput
-from auth.services import user_login
-from auth.tokens import access_token_for
+from auth import selectors, services
+from auth.keys import key_ring, public_jwk
+from auth.ratelimit import bucket_take, client_ip
+from auth.serializers import LoginInput, RefreshInput, SessionOutput
+from restapi.exceptions import NotFound
+from restapi.views import valid
 from users.serializers import UserOutput
+
+
+def request_origin(request: Request) -> dict[str, str]:
+    return {
+        "client_ip": client_ip(request),
+        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+    }
+
+
+def token_body(tokens: services.Tokens) -> dict[str, str]:
+    return {"token": tokens.token, "refresh": tokens.refresh}
 
 
 class LoginView(APIView):
@@ -15,8 +32,57 @@ class LoginView(APIView):
     permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
-        data = LoginInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = user_login(**data.validated_data)
-        body = {**UserOutput(user).data, "token": access_token_for(user), "msg": "success"}
+        bucket_take(action="login", ip=client_ip(request))
+        user, tokens = services.user_login(**valid(LoginInput, request), **request_origin(request))
+        body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RefreshView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        tokens = services.session_refresh(**valid(RefreshInput, request))
+        return Response({**token_body(tokens), "msg": "success"})
+
+
+class LogoutView(APIView):
+    def post(self, request: Request) -> Response:
+        services.session_revoke(
+            user=request.user, session_id=uuid.UUID(request.auth["sid"]), reason="logout"
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    def post(self, request: Request) -> Response:
+        services.session_revoke_all(user=request.user, reason="logout_all")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionListView(APIView):
+    def get(self, request: Request) -> Response:
+        sessions = selectors.sessions_active_for(user=request.user)
+        context = {"current_session": request.auth["sid"]}
+        data = SessionOutput(sessions, many=True, context=context).data
+        return Response({"sessions": data, "msg": "success"})
+
+
+class SessionDetailView(APIView):
+    def delete(self, request: Request, session_id: uuid.UUID) -> Response:
+        if not services.session_revoke(user=request.user, session_id=session_id, reason="revoked"):
+            raise NotFound()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JwksView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        keys: list[dict[str, Any]] = [
+            {**public_jwk(key), "kid": kid, "use": "sig", "alg": "ES256"}
+            for kid, key in key_ring().verifiers.items()
+        ]
+        return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})

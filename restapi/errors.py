@@ -75,6 +75,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             ("error", "The request could not be processed."),
         )
         body = error_body(msg, code)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     response.data = body
     return response
 

@@ -50,3 +50,12 @@ class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
     default_detail = "The request body is too large."
+
+
+class Overloaded(ApiError):
+    """503 with Retry-After: the process is at a bound it keeps to stay alive."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "overloaded"
+    default_detail = "The service is busy; retry shortly."
+    retry_after = 1

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from rest_framework.test import APIClient
 
-from auth.keys import key_ring, write_key_pair
-from auth.tokens import access_token_for
+from auth.keys import key_store, write_key_pair
+from auth.services import Tokens, session_start
 from users.models import Role, User
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,9 +30,9 @@ def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     write_key_pair(private_path, public_path, dev=True)
     settings.TOKEN_ALGO_PRIVATE_KEY = private_path
     settings.TOKEN_ALGO_PUBLIC_KEY = public_path
-    key_ring.cache_clear()
+    key_store.reset()
     yield private_path, public_path
-    key_ring.cache_clear()
+    key_store.reset()
 
 
 @pytest.fixture(scope="session")
@@ -76,9 +76,14 @@ def api() -> APIClient:
     return APIClient()
 
 
+def tokens_for(user: User) -> Tokens:
+    """A new session for the user, as a login would make."""
+    return session_start(user=user, client_ip="127.0.0.1", user_agent="tests")
+
+
 def client_for(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).token}")
     return client
 
 

@@ -1,5 +1,16 @@
+import threading
+from functools import cache
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
+
+from restapi.exceptions import Overloaded
+
+
+@cache
+def _hash_slots(size: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(size)
 
 
 class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
@@ -7,6 +18,10 @@ class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
 
     It keeps Django's "argon2" algorithm name, so hashes made by Django's own hasher (and
     argon2i ones) verify and are upgraded on the next login (must_update compares params).
+
+    Each hash takes PASSWORD_ARGON2_MEMORY_KIB of memory, so a process runs at most
+    PASSWORD_HASH_CONCURRENCY at once; a caller that waits PASSWORD_HASH_WAIT_SECONDS
+    without a slot gets 503 instead of pushing the process out of memory.
     """
 
     @property
@@ -20,3 +35,18 @@ class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
     @property
     def parallelism(self) -> int:  # type: ignore[override]
         return settings.PASSWORD_ARGON2_PARALLELISM
+
+    def _bounded(self, work: Any, *args: Any) -> Any:
+        slots = _hash_slots(settings.PASSWORD_HASH_CONCURRENCY)
+        if not slots.acquire(timeout=settings.PASSWORD_HASH_WAIT_SECONDS):
+            raise Overloaded()
+        try:
+            return work(*args)
+        finally:
+            slots.release()
+
+    def encode(self, password: str, salt: str) -> str:
+        return self._bounded(super().encode, password, salt)  # type: ignore[no-any-return]
+
+    def verify(self, password: str, encoded: str) -> bool:
+        return self._bounded(super().verify, password, encoded)  # type: ignore[no-any-return]

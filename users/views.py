@@ -1,12 +1,17 @@
+import uuid
 from typing import Any
 
+from django.db import transaction
 from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth.tokens import access_token_for
+from auth.ratelimit import bucket_take, client_ip
+from auth.services import session_renew, session_start
+from auth.views import request_origin, token_body
+from restapi.views import valid
 from users import selectors, services
 from users.serializers import (
     UserCreateInput,
@@ -15,12 +20,6 @@ from users.serializers import (
     UserSearchInput,
     UserUpdateInput,
 )
-
-
-def valid(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data  # type: ignore[no-any-return]
 
 
 class UserView(APIView):
@@ -33,15 +32,25 @@ class UserView(APIView):
         return [] if self.request.method == "POST" else super().get_authenticators()
 
     def post(self, request: Request) -> Response:
-        user = services.user_create(**valid(UserCreateInput, request))
-        body = {**UserOutput(user).data, "token": access_token_for(user), "msg": "success"}
+        bucket_take(action="register", ip=client_ip(request))
+        with transaction.atomic():
+            user = services.user_create(**valid(UserCreateInput, request))
+            tokens = session_start(user=user, **request_origin(request))
+        body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
         return Response(body, status=status.HTTP_201_CREATED)
 
     def put(self, request: Request) -> Response:
         data = valid(UserUpdateInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data.pop("user_id"))
-        user = services.user_update(actor=request.user, user=user, **data)
-        return Response({**UserOutput(user).data, "msg": "success"})
+        own_session = uuid.UUID(request.auth["sid"])
+        user = services.user_update(
+            actor=request.user, user=user, actor_session=own_session, **data
+        )
+        body = {**UserOutput(user).data, "msg": "success"}
+        if "password" in data and user.pk == request.user.pk:
+            # Every other session was revoked; this one goes on with fresh tokens.
+            body |= token_body(session_renew(user=user, session_id=own_session))
+        return Response(body)
 
     def delete(self, request: Request) -> Response:
         data = valid(UserIdInput, request)

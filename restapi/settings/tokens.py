@@ -20,3 +20,19 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
 }
+
+# A rotated refresh token presented again within this window (a client racing itself)
+# gets the current tokens; later, it revokes the whole session.
+TOKEN_REFRESH_REUSE_GRACE_SECONDS = env_int("TOKEN_REFRESH_REUSE_GRACE_SECONDS", 10)
+
+# Brute-force protection (see auth/ratelimit.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+LOGIN_FREE_FAILURES = 5
+LOGIN_MAX_WAIT_SECONDS = 900
+# "N/S": a burst of N per client IP, refilled at N per S seconds.
+RATE_LIMITS = {
+    "login": env_str("RATE_LIMIT_LOGIN", "30/60"),
+    "register": env_str("RATE_LIMIT_REGISTER", "20/3600"),
+    "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/900"),
+    "verify_resend": env_str("RATE_LIMIT_VERIFY_RESEND", "5/900"),
+}

@@ -7,6 +7,10 @@ PASSWORD_ARGON2_MEMORY_KIB = env_int("PASSWORD_ARGON2_MEMORY_KIB", 19456)
 PASSWORD_ARGON2_TIME_COST = env_int("PASSWORD_ARGON2_TIME_COST", 2)
 PASSWORD_ARGON2_PARALLELISM = env_int("PASSWORD_ARGON2_PARALLELISM", 1)
 
+# argon2 computations at once per process, and how long a request waits for a slot (then 503).
+PASSWORD_HASH_CONCURRENCY = env_int("PASSWORD_HASH_CONCURRENCY", 4)
+PASSWORD_HASH_WAIT_SECONDS = env_int("PASSWORD_HASH_WAIT_SECONDS", 5)
+
 PASSWORD_HASHERS = [
     # Also verifies Django's own argon2 hashes (argon2i too): they share the "argon2" prefix.
     "users.hashers.SettingsArgon2PasswordHasher",

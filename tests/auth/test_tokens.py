@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import jwt
 from auth.keys import key_ring
-from auth.tokens import AccessToken, access_token_for
-from tests.helpers import assert_error
+from auth.tokens import AccessToken
+from tests.conftest import tokens_for
+from tests.helpers import assert_error, claims
 from users.models import UserState
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,7 @@ def valid_claims(user):
     now = int(time.time())
     return {
         "sub": str(user.pk),
+        "sid": claims(tokens_for(user).token)["sid"],
         "exp": now + 60,
         "iat": now,
         "jti": "abc",
@@ -51,18 +53,18 @@ def valid_claims(user):
 
 
 def test_bearer_token_authenticates(api, user):
-    assert get_self(api, user, **bearer(access_token_for(user))).status_code == 200
+    assert get_self(api, user, **bearer(tokens_for(user).token)).status_code == 200
 
 
 def test_seed_style_token_header_authenticates(api, user):
-    response = get_self(api, user, HTTP_BEARER=access_token_for(user))
+    response = get_self(api, user, HTTP_BEARER=tokens_for(user).token)
     assert response.status_code == 200
     assert response.json()["user_id"] == user.pk
 
 
 def test_token_header_name_comes_from_settings(api, user, settings):
     settings.TOKEN_HEADER = "X-Api-Token"
-    assert get_self(api, user, HTTP_X_API_TOKEN=access_token_for(user)).status_code == 200
+    assert get_self(api, user, HTTP_X_API_TOKEN=tokens_for(user).token).status_code == 200
 
 
 def test_no_token_is_401(api, user):
@@ -73,7 +75,7 @@ def test_no_token_is_401(api, user):
 
 def test_expired_token_is_401(api, user):
     token = AccessToken()
-    token["sub"] = str(user.pk)
+    token.payload |= valid_claims(user) | {"jti": token["jti"]}
     token.set_exp(lifetime=-token.lifetime * 2)
     assert_error(get_self(api, user, **bearer(str(token))), 401, "token_expired")
 
@@ -85,7 +87,7 @@ def test_bad_signature_is_401(api, user):
 
 
 def test_tampered_payload_is_401(api, user, other_user):
-    header, _, signature = access_token_for(user).split(".")
+    header, _, signature = tokens_for(user).token.split(".")
     payload = {**valid_claims(user), "sub": str(other_user.pk)}
     token = f"{header}.{b64url(json.dumps(payload).encode())}.{signature}"
     assert_error(get_self(api, other_user, **bearer(token)), 401, "invalid_token")
@@ -124,7 +126,7 @@ def test_unknown_kid_is_401(api, user):
     assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
 
 
-@pytest.mark.parametrize("missing", ["sub", "exp", "iat", "jti"])
+@pytest.mark.parametrize("missing", ["sub", "sid", "exp", "iat", "jti"])
 def test_token_without_required_claim_is_401(api, user, missing):
     payload = valid_claims(user)
     del payload[missing]
@@ -139,7 +141,7 @@ def test_malformed_tokens_are_401(api, user, token):
 
 
 def test_deactivated_users_token_stops_working_at_once(api, user):
-    token = access_token_for(user)
+    token = tokens_for(user).token
     assert get_self(api, user, **bearer(token)).status_code == 200
     user.state = UserState.DEACTIVATED
     user.save()
@@ -147,12 +149,12 @@ def test_deactivated_users_token_stops_working_at_once(api, user):
 
 
 def test_deleted_users_token_is_401(api, user):
-    token = access_token_for(user)
+    token = tokens_for(user).token
     user.delete()
     assert api.get("/user/1", **bearer(token)).status_code == 401
 
 
 def test_authentication_costs_one_query(api, user, django_assert_num_queries):
-    headers = bearer(access_token_for(user))
+    headers = bearer(tokens_for(user).token)
     with django_assert_num_queries(1):
         assert get_self(api, user, **headers).status_code == 200

@@ -1,0 +1,68 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Session(models.Model):
+    """A login. Access tokens carry its id (`sid`); revoking it ends them on the next request.
+
+    Refresh tokens are not stored: each is an HMAC over (session, generation, salt), so the
+    row keeps only the current generation and when it last changed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    salt = models.CharField(max_length=64)
+    generation = models.PositiveIntegerField(default=0)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        db_table = "user_sessions"
+        indexes = [
+            models.Index(
+                fields=["user"],
+                name="user_sessions_active_idx",
+                condition=models.Q(revoked_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of user {self.user_id}"
+
+
+class LoginThrottle(models.Model):
+    """Consecutive failed logins per account key (an HMAC of the email, known or not)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    failures = models.PositiveIntegerField(default=0)
+    # Unix time (seconds) before which no attempt on this key is evaluated.
+    next_attempt_at = models.FloatField(default=0)
+
+    class Meta:
+        db_table = "login_throttle"
+
+    def __str__(self) -> str:
+        return f"{self.failures} failures"
+
+
+class RateBucket(models.Model):
+    """A token bucket per (action, client IP)."""
+
+    key = models.CharField(max_length=128, primary_key=True)
+    tokens = models.FloatField()
+    # Unix time (seconds) of the last update.
+    updated_at = models.FloatField()
+
+    class Meta:
+        db_table = "rate_buckets"
+
+    def __str__(self) -> str:
+        return self.key

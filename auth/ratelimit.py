@@ -1,0 +1,128 @@
+"""Brute-force and abuse protection, shared by every worker and replica through the database.
+
+Each check is one atomic statement (an upsert whose WHERE decides, on the tables of
+auth.models.RateBucket and LoginThrottle), so parallel requests cannot take more than the
+limit allows. Times are Unix seconds from the application clock. The SQL is PostgreSQL's;
+the SQLite fallback gets LEAST from auth.apps.
+"""
+
+import hashlib
+import hmac
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest
+from rest_framework.exceptions import Throttled
+
+from auth.models import LoginThrottle
+
+
+class RateLimited(Throttled):
+    default_code = "rate_limited"
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The socket's address, or the one TRUSTED_PROXY_COUNT proxies in front of us saw."""
+    trusted = settings.TRUSTED_PROXY_COUNT
+    if trusted > 0:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [hop for hop in hops if hop]
+        if len(hops) >= trusted:
+            return hops[-trusted]
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+@dataclass(frozen=True)
+class Rate:
+    capacity: int
+    per_seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Rate":
+        """ "N/S": a burst of N, refilled at N per S seconds."""
+        capacity, _, seconds = text.partition("/")
+        return cls(capacity=int(capacity), per_seconds=float(seconds))
+
+    @property
+    def refill_per_second(self) -> float:
+        return self.capacity / self.per_seconds
+
+
+BUCKET_TAKE = """
+INSERT INTO rate_buckets AS b (key, tokens, updated_at)
+VALUES (%(key)s, %(capacity)s - 1, %(now)s)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = LEAST(%(capacity)s, b.tokens + (%(now)s - b.updated_at) * %(rate)s) - 1,
+    updated_at = %(now)s
+WHERE b.tokens + (%(now)s - b.updated_at) * %(rate)s >= 1
+RETURNING tokens
+"""
+
+
+def bucket_take(*, action: str, ip: str) -> None:
+    """Takes one token from the (action, ip) bucket, or raises 429 with Retry-After."""
+    rate = Rate.parse(settings.RATE_LIMITS[action])
+    params = {
+        "key": f"{action}:{ip}",
+        "capacity": rate.capacity,
+        "now": time.time(),
+        "rate": rate.refill_per_second,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(BUCKET_TAKE, params)
+        if cursor.fetchone() is not None:
+            return
+    raise RateLimited(wait=math.ceil(1 / rate.refill_per_second))
+
+
+LOGIN_CLAIM = """
+INSERT INTO login_throttle AS t (key, failures, next_attempt_at) VALUES (%(key)s, 1, %(now)s)
+ON CONFLICT (key) DO UPDATE SET
+    failures = t.failures + 1,
+    next_attempt_at = %(now)s + CASE
+        WHEN t.failures + 1 < %(free)s THEN 0
+        ELSE LEAST(%(cap)s, POWER(2, t.failures + 1 - %(free)s))
+    END
+WHERE t.next_attempt_at <= %(now)s
+RETURNING failures
+"""
+
+
+def account_key(email: str) -> str:
+    # Keyed, so the table does not list the addresses people tried.
+    digest = hmac.new(settings.SECRET_KEY.encode(), email.encode(), hashlib.sha256)
+    return digest.hexdigest()
+
+
+def login_attempt_claim(*, email: str) -> None:
+    """Counts an attempt as a failure before the hash is evaluated, or raises 429.
+
+    After LOGIN_FREE_FAILURES consecutive failures, the next attempt is evaluated only
+    2^(n - free) seconds after the last one (capped). Claiming first is what stops 50
+    parallel guesses from all being hashed: the row lock orders them, and the WHERE
+    refuses every claim inside the wait.
+    """
+    free = settings.LOGIN_FREE_FAILURES
+    cap = settings.LOGIN_MAX_WAIT_SECONDS
+    key = account_key(email)
+    params = {
+        "key": key,
+        "now": time.time(),
+        "free": free,
+        "cap": cap,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(LOGIN_CLAIM, params)
+        if cursor.fetchone() is not None:
+            return
+    wait_until = (
+        LoginThrottle.objects.filter(key=key).values_list("next_attempt_at", flat=True).first()
+    )
+    raise RateLimited(wait=max(1, math.ceil((wait_until or 0) - time.time())))
+
+
+def login_attempt_succeeded(*, email: str) -> None:
+    LoginThrottle.objects.filter(key=account_key(email)).delete()
