@@ -9,7 +9,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from auth.models import Session
 from auth.tokens import AccessToken
-from restapi.exceptions import InvalidToken, TokenExpired
+from restapi.exceptions import InvalidAccessToken, TokenExpired
 from users.models import User, UserState
 
 
@@ -31,7 +31,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
         except ExpiredTokenError as exc:
             raise TokenExpired() from exc
         except TokenError as exc:
-            raise InvalidToken() from exc
+            raise InvalidAccessToken() from exc
 
     def get_user(self, validated_token: Any) -> User:
         """The token's user, if its session is live: one query, so revocation is immediate."""
@@ -44,5 +44,5 @@ class JWTAuthentication(SimpleJWTAuthentication):
                 expires_at__gt=timezone.now(),
             )
         except (ValueError, OverflowError, Session.DoesNotExist) as exc:
-            raise InvalidToken() from exc
+            raise InvalidAccessToken() from exc
         return session.user

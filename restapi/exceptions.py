@@ -35,13 +35,17 @@ class InvalidCredentials(ApiError):
     default_detail = "Invalid email or password."
 
 
-class InvalidToken(ApiError, exceptions.AuthenticationFailed):
+class InvalidToken(ApiError):
     status_code = status.HTTP_401_UNAUTHORIZED
     default_code = "invalid_token"
     default_detail = "The token is invalid, expired or revoked."
 
 
-class TokenExpired(InvalidToken):
+class InvalidAccessToken(InvalidToken, exceptions.AuthenticationFailed):
+    """Raised by the authentication class, so that DRF adds WWW-Authenticate."""
+
+
+class TokenExpired(InvalidAccessToken):
     default_code = "token_expired"
     default_detail = "The token has expired."
 

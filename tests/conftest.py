@@ -28,6 +28,7 @@ def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     directory = tmp_path_factory.mktemp("jwt")
     private_path, public_path = directory / "private.pem", directory / "public.pem"
     write_key_pair(private_path, public_path, dev=True)
+    settings.SERVER_PKI_DIR_JWT = directory
     settings.TOKEN_ALGO_PRIVATE_KEY = private_path
     settings.TOKEN_ALGO_PUBLIC_KEY = public_path
     key_store.reset()
@@ -149,12 +150,16 @@ def server(
         **os.environ,
         "DEBUG": "1",
         "DB_NAME": database["NAME"],
+        "SERVER_PKI_DIR_JWT": str(jwt_keys[0].parent),
         "TOKEN_ALGO_PRIVATE_KEY": str(jwt_keys[0]),
         "TOKEN_ALGO_PUBLIC_KEY": str(jwt_keys[1]),
         "API_ENDPOINT": f"127.0.0.1:{port}",
         "API_TLS_CERT": str(tls / "api" / "api.crt"),
         "API_TLS_KEY": str(tls / "api" / "api.key"),
         "API_WORKERS": "2",
+        # Per-IP limits are tested in-process; every e2e request comes from 127.0.0.1.
+        "RATE_LIMIT_LOGIN": "1000/60",
+        "RATE_LIMIT_REGISTER": "1000/60",
     }
     log = tmp_path_factory.mktemp("server") / "gunicorn.log"
     with log.open("wb") as out:

@@ -1,10 +1,12 @@
 """Through the real gunicorn over TLS, on the test database."""
 
+import ssl
 import threading
 
 import pytest
 import requests
 
+import jwt
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,3 +65,38 @@ def test_simultaneous_registrations_through_the_server_make_one_account(server):
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [201] + [409] * 7
+
+
+def test_jwks_verifies_tokens_with_pyjwt(server):
+    http = server.session()
+    credentials = {"email": "jwks@example.com", "password": PASSWORD}
+    token = http.post(f"{server.url}/user", json=credentials).json()["token"]
+    client = jwt.PyJWKClient(
+        f"{server.url}/.well-known/jwks.json",
+        ssl_context=ssl.create_default_context(cafile=str(server.ca)),
+    )
+    key = client.get_signing_key_from_jwt(token)
+    assert jwt.decode(token, key.key, algorithms=["ES256"])["email"] == "jwks@example.com"
+
+
+def test_fifty_parallel_wrong_passwords_evaluate_five_hashes(server):
+    http = server.session()
+    credentials = {"email": "target@example.com", "password": PASSWORD}
+    assert http.post(f"{server.url}/user", json=credentials).status_code == 201
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+
+    def guess(i):
+        session = server.session()
+        barrier.wait()
+        body = {"email": "target@example.com", "password": f"guess number {i}"}
+        statuses.append(session.post(f"{server.url}/login", json=body).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Every evaluated guess is a 401; every refused one a 429 without hashing.
+    assert statuses.count(401) == 5
+    assert statuses.count(429) == 45

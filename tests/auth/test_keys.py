@@ -1,0 +1,111 @@
+import os
+import time
+
+import pytest
+from django.core.management import call_command
+
+import jwt
+from auth.keys import key_ring, key_store
+from tests.conftest import client_for, tokens_for
+from tests.helpers import assert_error
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def key_dir(tmp_path, settings):
+    """A key directory of the test's own, so rotation does not touch the session's keys."""
+    settings.SERVER_PKI_DIR_JWT = tmp_path
+    settings.TOKEN_ALGO_PRIVATE_KEY = tmp_path / "private-key-pkcs8.pem"
+    settings.TOKEN_ALGO_PUBLIC_KEY = tmp_path / "public-key.pem"
+    call_command("generate_jwt_keys")
+    key_store.reset()
+    yield tmp_path
+    key_store.reset()
+
+
+def kid_of(token):
+    return jwt.get_unverified_header(token)["kid"]
+
+
+def jwks(api):
+    response = api.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "public, max-age=60"
+    return {key["kid"]: key for key in response.json()["keys"]}
+
+
+def test_jwks_publishes_the_signing_key(api, user):
+    token = tokens_for(user).token
+    keys = jwks(api)
+    assert set(keys) == {kid_of(token)}
+    key = keys[kid_of(token)]
+    assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+    assert "d" not in key
+    public = jwt.PyJWK(key).key
+    assert jwt.decode(token, public, algorithms=["ES256"])["sub"] == str(user.pk)
+
+
+def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(api, user, key_dir):
+    old = tokens_for(user).token
+    call_command("rotate_jwt_keys")
+    # The change is seen without a restart (the stat check runs at most once a second).
+    key_store.ring(recheck=True)
+    new = tokens_for(user).token
+    assert kid_of(new) != kid_of(old)
+    assert set(jwks(api)) == {kid_of(old), kid_of(new)}
+    for token in (old, new):
+        assert api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert (key_dir / "previous" / f"{kid_of(old)}.pem").exists()
+
+
+def test_unknown_kid_makes_the_process_look_again(api, user, key_dir):
+    key_ring()
+    old = tokens_for(user).token
+    call_command("rotate_jwt_keys")
+    # Another process signs with the new key before this one noticed the rotation.
+    new_ring = key_store.__class__().ring()
+    token = jwt.encode(
+        jwt.decode(old, options={"verify_signature": False}),
+        new_ring.signer.private_key,
+        algorithm="ES256",
+        headers={"kid": new_ring.signer.kid},
+    )
+    assert api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+def test_retire_drops_only_keys_no_token_can_need(api, user, key_dir, settings):
+    first = tokens_for(user).token
+    call_command("rotate_jwt_keys")
+    key_store.ring(recheck=True)
+    second = tokens_for(user).token
+    call_command("rotate_jwt_keys")
+    aged = key_dir / "previous" / f"{kid_of(first)}.pem"
+    long_ago = time.time() - settings.TOKEN_EXPIRATION_SECONDS_INTO_FUTURE - 120
+    os.utime(aged, (long_ago, long_ago))
+    call_command("rotate_jwt_keys", retire=True)
+    key_store.ring(recheck=True)
+    assert not aged.exists()
+    assert set(jwks(api)) == {kid_of(second), key_ring().signer.kid}
+    assert_error(
+        api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {first}"), 401, "invalid_token"
+    )
+    assert api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {second}").status_code == 200
+
+
+def test_staged_key_verifies_first_and_signs_after_promotion(api, user, key_dir):
+    call_command("rotate_jwt_keys", stage=True)
+    key_store.ring(recheck=True)
+    staged = {kid for kid in jwks(api)} - {key_ring().signer.kid}
+    assert len(staged) == 1
+    call_command("rotate_jwt_keys")
+    key_store.ring(recheck=True)
+    assert key_ring().signer.kid == staged.pop()
+    assert not (key_dir / "next").exists()
+    assert client_for(user).get(f"/user/{user.pk}").status_code == 200
+
+
+def test_half_written_rotation_keeps_the_old_keys(user, key_dir):
+    signer = key_ring().signer.kid
+    (key_dir / "public-key.pem").write_text("not a key")
+    assert key_store.ring(recheck=True).signer.kid == signer

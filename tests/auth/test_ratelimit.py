@@ -1,0 +1,131 @@
+import threading
+from types import SimpleNamespace
+
+import pytest
+from django.test import RequestFactory
+
+from auth import ratelimit
+from auth.ratelimit import client_ip
+from tests.conftest import PASSWORD, client_for
+from tests.helpers import assert_error
+from users import hashers
+
+pytestmark = pytest.mark.django_db
+
+
+def login(api, email="alice@example.com", password="wrong password", **extra):
+    return api.post("/login", {"email": email, "password": password}, format="json", **extra)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The rate limiter's clock, moved by the test instead of sleeping."""
+    now = [1_900_000_000.0]
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: now[0]))
+    return now
+
+
+def test_account_waits_after_five_consecutive_failures(api, user, clock):
+    for _ in range(5):
+        assert_error(login(api), 401, "invalid_credentials")
+    locked = login(api, password=PASSWORD)
+    assert_error(locked, 429, "rate_limited")
+    assert locked["Retry-After"] == "1"
+    clock[0] += 1
+    assert_error(login(api), 401, "invalid_credentials")  # the 6th failure: now 2 s
+    clock[0] += 1
+    assert_error(login(api, password=PASSWORD), 429, "rate_limited")
+    clock[0] += 1
+    assert login(api, password=PASSWORD).status_code == 201
+    # A success resets the count: five more tries are free.
+    for _ in range(5):
+        assert_error(login(api), 401, "invalid_credentials")
+
+
+def test_wait_doubles_and_is_capped_at_fifteen_minutes(api, user, clock):
+    waits = []
+    for _ in range(40):
+        response = login(api)
+        if response.status_code == 429:
+            waits.append(int(response["Retry-After"]))
+            clock[0] += waits[-1]
+    assert waits[:6] == [1, 2, 4, 8, 16, 32]
+    assert waits[-3:] == [900, 900, 900]
+
+
+def test_unknown_and_known_accounts_lock_alike(api, user, clock):
+    for email in ("alice@example.com", "nobody@example.com"):
+        for _ in range(5):
+            login(api, email=email)
+    known, unknown = login(api), login(api, email="nobody@example.com")
+    assert known.status_code == unknown.status_code == 429
+    assert known.json() == unknown.json()
+    assert known["Retry-After"] == unknown["Retry-After"]
+
+
+def test_login_per_ip_bucket(api, user, settings, clock):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "3/60"}
+    for _ in range(3):
+        assert login(api, password=PASSWORD).status_code == 201
+    limited = login(api, password=PASSWORD)
+    assert_error(limited, 429, "rate_limited")
+    assert limited["Retry-After"] == "20"
+    assert login(api, password=PASSWORD, REMOTE_ADDR="10.9.8.7").status_code == 201
+    clock[0] += 20
+    assert login(api, password=PASSWORD).status_code == 201
+
+
+def test_register_per_ip_bucket(api, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "register": "2/3600"}
+    for i in range(2):
+        body = {"email": f"n{i}@example.com", "password": PASSWORD}
+        assert api.post("/user", body, format="json").status_code == 201
+    body = {"email": "n3@example.com", "password": PASSWORD}
+    assert_error(api.post("/user", body, format="json"), 429, "rate_limited")
+
+
+def test_forwarded_for_counts_only_with_trusted_proxies(settings):
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4, 10.0.0.2"
+    )
+    assert client_ip(request) == "10.0.0.1"
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request) == "10.0.0.2"
+    settings.TRUSTED_PROXY_COUNT = 2
+    assert client_ip(request) == "1.2.3.4"
+    settings.TRUSTED_PROXY_COUNT = 5
+    assert client_ip(request) == "10.0.0.1"
+
+
+def test_current_password_guesses_are_throttled_too(user, clock):
+    client = client_for(user)
+    for _ in range(5):
+        body = {"user_id": user.pk, "password": "new passphrase 1", "current_password": "guess"}
+        assert_error(client.put("/user", body, format="json"), 400, "validation_error")
+    body = {"user_id": user.pk, "password": "new passphrase 1", "current_password": PASSWORD}
+    assert_error(client.put("/user", body, format="json"), 429, "rate_limited")
+
+
+def test_hashing_beyond_the_bound_is_503(api, user, settings):
+    settings.PASSWORD_HASH_CONCURRENCY = 2
+    settings.PASSWORD_HASH_WAIT_SECONDS = 0
+    slots = hashers._hash_slots(2)
+    taken = [slots.acquire(blocking=False) for _ in range(2)]
+    try:
+        assert all(taken)
+        response = login(api, password=PASSWORD)
+        assert_error(response, 503, "overloaded")
+        assert response["Retry-After"] == "1"
+    finally:
+        for _ in taken:
+            slots.release()
+    assert login(api, password=PASSWORD).status_code == 201
+
+
+def test_a_waiting_hash_gets_the_slot_when_one_frees(api, user, settings):
+    settings.PASSWORD_HASH_CONCURRENCY = 1
+    settings.PASSWORD_HASH_WAIT_SECONDS = 5
+    slots = hashers._hash_slots(1)
+    slots.acquire()
+    threading.Timer(0.3, slots.release).start()
+    assert login(api, password=PASSWORD).status_code == 201
