@@ -2,9 +2,11 @@
 
 import ssl
 import threading
+import time
 
 import pytest
 import requests
+from django.core.management import call_command
 
 import jwt
 from tests.conftest import PASSWORD
@@ -100,3 +102,23 @@ def test_fifty_parallel_wrong_passwords_evaluate_five_hashes(server):
     # Every evaluated guess is a 401; every refused one a 429 without hashing.
     assert statuses.count(401) == 5
     assert statuses.count(429) == 45
+
+
+def test_key_rotation_reaches_running_workers_without_restart(server):
+    http = server.session()
+    credentials = {"email": "rotate@example.com", "password": PASSWORD}
+    old = http.post(f"{server.url}/user", json=credentials).json()
+    call_command("rotate_jwt_keys")
+    old_kid = jwt.get_unverified_header(old["token"])["kid"]
+    deadline = time.monotonic() + 10
+    while True:
+        new = http.post(f"{server.url}/login", json=credentials).json()
+        if jwt.get_unverified_header(new["token"])["kid"] != old_kid:
+            break
+        assert time.monotonic() < deadline, "the workers kept signing with the old key"
+        time.sleep(0.2)
+    kids = {key["kid"] for key in http.get(f"{server.url}/.well-known/jwks.json").json()["keys"]}
+    assert {old_kid, jwt.get_unverified_header(new["token"])["kid"]} <= kids
+    for token in (old["token"], new["token"]):
+        headers = {"Authorization": f"Bearer {token}"}
+        assert http.get(f"{server.url}/user/{old['user_id']}", headers=headers).status_code == 200
