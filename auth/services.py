@@ -14,8 +14,13 @@ from django.utils.crypto import salted_hmac
 from auth.models import Session
 from auth.ratelimit import login_attempt_claim, login_attempt_succeeded
 from auth.tokens import access_token_for
-from restapi.exceptions import InvalidCredentials, InvalidToken
+from restapi.exceptions import Forbidden, InvalidCredentials, InvalidToken
 from users.models import User, UserState, normalize_email
+
+
+class EmailNotVerified(Forbidden):
+    default_code = "email_not_verified"
+    default_detail = "Confirm your email address first: follow the link we sent you."
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,11 @@ def user_login(
     # The claim commits on its own, before hashing, so a failed login still counts.
     login_attempt_claim(email=normalize_email(email))
     user = user_authenticate(email=email, password=password)
+    login_attempt_succeeded(email=user.email)
+    if settings.USER_EMAIL_VERIFICATION_REQUIRED and not user.verified:
+        # Only after a correct password, so this reveals nothing to a guesser.
+        raise EmailNotVerified()
     with transaction.atomic():
-        login_attempt_succeeded(email=user.email)
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
         tokens = session_start(user=user, client_ip=client_ip, user_agent=user_agent)

@@ -25,5 +25,7 @@ if env_bool("API_TLS_CLIENT_AUTH"):
     cert_reqs = ssl.CERT_REQUIRED
 
 accesslog = env_str("API_ACCESS_LOG", "-")
+# The path without its query string: verification links carry single-use tokens there.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
 loglevel = env_str("LOG_LEVEL", "info").lower()

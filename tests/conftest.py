@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 
 from auth.keys import key_store, write_key_pair
 from auth.services import Tokens, session_start
+from restapi import background
 from users.models import Role, User
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,6 +75,19 @@ def admin(make_user: Callable[..., User]) -> User:
 
 
 @pytest.fixture
+def deliver(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """Runs what waits for commit (in tests that roll back) and the background thread."""
+
+    @contextmanager
+    def run() -> Iterator[None]:
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+        background.wait()
+
+    return run
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 
@@ -109,6 +124,11 @@ class Server:
     url: str
     ca: Path
     env: dict[str, str]
+    log: Path
+
+    @property
+    def mail_dir(self) -> Path:
+        return Path(self.env["EMAIL_FILE_PATH"])
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -145,6 +165,7 @@ def server(
         capture_output=True,
     )
     port = free_port()
+    mail_dir = tmp_path_factory.mktemp("mail")
     database = settings.DATABASES["default"]
     env = {
         **os.environ,
@@ -157,6 +178,9 @@ def server(
         "API_TLS_CERT": str(tls / "api" / "api.crt"),
         "API_TLS_KEY": str(tls / "api" / "api.key"),
         "API_WORKERS": "2",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
+        "PUBLIC_BASE_URL": f"https://localhost:{port}",
         # Per-IP limits are tested in-process; every e2e request comes from 127.0.0.1.
         "RATE_LIMIT_LOGIN": "1000/60",
         "RATE_LIMIT_REGISTER": "1000/60",
@@ -174,7 +198,7 @@ def server(
     ca = tls / "api" / "api-ca.pem"
     try:
         wait_for_https(url, ca, process, log)
-        yield Server(url=url, ca=ca, env=env)
+        yield Server(url=url, ca=ca, env=env, log=log)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -37,6 +37,8 @@ class User(AbstractBaseUser):
     state = models.SmallIntegerField(choices=UserState.choices, default=UserState.ACTIVE)
     verified = models.SmallIntegerField(choices=[(0, "no"), (1, "yes")], default=0)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    # A new address waiting for its verification link; the login stays `email` until then.
+    pending_email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -71,3 +73,40 @@ class User(AbstractBaseUser):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class TokenPurpose(models.TextChoices):
+    VERIFY_EMAIL = "verify_email"
+    EMAIL_CHANGE = "email_change"
+    PASSWORD_RESET = "password_reset"  # noqa: S105
+
+
+class OneTimeToken(models.Model):
+    """A single-use token sent by email. Only its keyed hash is stored.
+
+    At most one token per user and purpose is live: a new one cancels the older ones.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=32, choices=TokenPurpose.choices)
+    token_hash = models.CharField(max_length=64)
+    # For EMAIL_CHANGE: the address that becomes the login when the token is used.
+    new_email = models.EmailField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    wrong_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "user_tokens"
+        indexes = [
+            models.Index(
+                fields=["user", "purpose"],
+                name="user_tokens_live_idx",
+                condition=models.Q(used_at__isnull=True, cancelled_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} token of user {self.user_id}"

@@ -27,6 +27,7 @@ class UserOutput(serializers.Serializer[User]):
     state = serializers.IntegerField()
     verified = serializers.IntegerField()
     role = serializers.CharField()
+    pending_email = serializers.EmailField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -55,3 +56,20 @@ class UserSearchInput(serializers.Serializer[None]):
     verified = serializers.ChoiceField(choices=[0, 1], required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     cursor = serializers.CharField(max_length=200, required=False)
+
+
+class VerifyInput(serializers.Serializer[None]):
+    u = user_id_field()
+    t = serializers.CharField(max_length=128)
+
+
+class EmailInput(serializers.Serializer[None]):
+    # The seed's reset request also sent user_id; it is accepted and not needed.
+    email = serializers.EmailField(max_length=254)
+    user_id = user_id_field(required=False)
+
+
+class PasswordChangeInput(serializers.Serializer[None]):
+    email = serializers.EmailField(max_length=254)
+    token = serializers.CharField(max_length=128)
+    password = password_field()

@@ -1,9 +1,13 @@
 from django.urls import path
 
-from users.views import UserDetailView, UserSearchView, UserView
+from users import views
 
 urlpatterns = [
-    path("user", UserView.as_view()),
-    path("user/search", UserSearchView.as_view()),
-    path("user/<int:user_id>", UserDetailView.as_view()),
+    path("user", views.UserView.as_view()),
+    path("user/search", views.UserSearchView.as_view()),
+    path("user/<int:user_id>", views.UserDetailView.as_view()),
+    path("user/verify", views.VerifyView.as_view()),
+    path("user/verify/resend", views.VerifyResendView.as_view()),
+    path("user/password/reset", views.PasswordResetView.as_view()),
+    path("user/password/change", views.PasswordChangeView.as_view()),
 ]

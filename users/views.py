@@ -1,6 +1,7 @@
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -13,13 +14,19 @@ from auth.services import session_renew, session_start
 from auth.views import request_origin, token_body
 from restapi.views import valid
 from users import selectors, services
+from users.onetime import InvalidOneTimeToken
 from users.serializers import (
+    EmailInput,
+    PasswordChangeInput,
     UserCreateInput,
     UserIdInput,
     UserOutput,
     UserSearchInput,
     UserUpdateInput,
+    VerifyInput,
 )
+
+ACCEPTED = "If the account exists, an email is on its way."
 
 
 class UserView(APIView):
@@ -35,8 +42,11 @@ class UserView(APIView):
         bucket_take(action="register", ip=client_ip(request))
         with transaction.atomic():
             user = services.user_create(**valid(UserCreateInput, request))
-            tokens = session_start(user=user, **request_origin(request))
-        body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
+            if settings.USER_EMAIL_VERIFICATION_REQUIRED:
+                body = {**UserOutput(user).data, "msg": "Confirm your email to log in."}
+            else:
+                tokens = session_start(user=user, **request_origin(request))
+                body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
         return Response(body, status=status.HTTP_201_CREATED)
 
     def put(self, request: Request) -> Response:
@@ -75,3 +85,52 @@ class UserSearchView(APIView):
                 "msg": "success",
             }
         )
+
+
+class VerifyView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        query = VerifyInput(data=request.query_params)
+        if not query.is_valid():
+            raise InvalidOneTimeToken()
+        user = services.user_verify(
+            user_id=query.validated_data["u"], token=query.validated_data["t"]
+        )
+        return Response({**UserOutput(user).data, "msg": "Your email is confirmed."})
+
+
+class VerifyResendView(APIView):
+    """With a JWT: for the caller. Without (verification required, so no JWT yet): by email."""
+
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        bucket_take(action="verify_resend", ip=client_ip(request))
+        if request.user is not None:
+            services.verification_resend(user=request.user)
+        else:
+            services.verification_resend_by_email(email=valid(EmailInput, request)["email"])
+        return Response({"msg": ACCEPTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetView(APIView):
+    """Always the same 202, whether or not the account exists; a JWT is accepted, not needed."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        bucket_take(action="password_reset", ip=client_ip(request))
+        services.password_reset_request(email=valid(EmailInput, request)["email"])
+        return Response({"msg": ACCEPTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordChangeView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        user = services.password_reset_complete(**valid(PasswordChangeInput, request))
+        return Response({"user_id": user.pk, "msg": "Your password is changed; log in again."})

@@ -2,6 +2,7 @@
 
 from .base import *
 from .database import *
+from .email import *
 from .production import check_production_settings
 from .tokens import *
 from .users import *

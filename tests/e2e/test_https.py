@@ -1,8 +1,10 @@
 """Through the real gunicorn over TLS, on the test database."""
 
+import re
 import ssl
 import threading
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
@@ -122,3 +124,32 @@ def test_key_rotation_reaches_running_workers_without_restart(server):
     for token in (old["token"], new["token"]):
         headers = {"Authorization": f"Bearer {token}"}
         assert http.get(f"{server.url}/user/{old['user_id']}", headers=headers).status_code == 200
+
+
+def mail_to(server, address, timeout=10):
+    """The message the server's file backend wrote for this address."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in server.mail_dir.glob("*.log"):
+            text = path.read_text()
+            if f"To: {address}" in text:
+                return text
+        time.sleep(0.1)
+    raise AssertionError(f"no email to {address}")
+
+
+def test_verification_email_link_works_over_https_and_stays_out_of_logs(server):
+    http = server.session()
+    credentials = {"email": "mailfile@example.com", "password": PASSWORD}
+    created = http.post(f"{server.url}/user", json=credentials)
+    assert created.status_code == 201
+    message = mail_to(server, "mailfile@example.com")
+    link = re.search(rf"{re.escape(server.url)}/user/verify\?\S+", message).group(0)
+    token = parse_qs(urlparse(link).query)["t"][0]
+    verified = http.get(link)
+    assert verified.status_code == 200
+    assert verified.json()["verified"] == 1
+    assert http.get(link).status_code == 400
+    assert token not in created.text + verified.text
+    assert "GET /user/verify HTTP" in server.log.read_text()
+    assert token not in server.log.read_text()

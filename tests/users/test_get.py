@@ -15,6 +15,7 @@ def test_user_reads_themselves(user_client, user):
         "state": 0,
         "verified": 0,
         "role": "user",
+        "pending_email": None,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "msg": "success",

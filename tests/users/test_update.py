@@ -17,7 +17,8 @@ def put(client, **body):
     return client.put("/user", body, format="json")
 
 
-def test_user_changes_own_email_with_current_password(user_client, user):
+def test_user_changes_own_email_with_current_password(user_client, user, settings):
+    settings.USER_EMAIL_VERIFICATION_ENABLED = False
     response = put(
         user_client, user_id=user.pk, email="Alice.New@Example.com", current_password=PASSWORD
     )

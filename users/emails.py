@@ -1,0 +1,85 @@
+"""The emails the service sends. Each is queued after the transaction commits and sent
+by the background thread, retried with backoff; a failure is logged, never raised."""
+
+import time
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.utils.html import format_html
+
+from restapi import background
+from users.models import User
+
+
+def _send(subject: str, to: str, text: str, html: str) -> None:
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+    message.attach_alternative(html, "text/html")
+    for attempt in range(settings.EMAIL_SEND_RETRIES + 1):
+        try:
+            message.send()
+            return
+        except OSError:
+            if attempt == settings.EMAIL_SEND_RETRIES:
+                raise
+            time.sleep(2**attempt)
+
+
+def _queue(subject: str, to: str, text: str, html: str) -> None:
+    background.submit_after_commit(_send, subject, to, text, html)
+
+
+def verification_link(user: User, token: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/user/verify?{urlencode({'u': user.pk, 't': token})}"
+
+
+def send_verification(*, user: User, to: str, token: str) -> None:
+    link = verification_link(user, token)
+    hours = settings.USER_EMAIL_VERIFICATION_EXP_IN_SECONDS // 3600
+    _queue(
+        "Confirm your email address",
+        to,
+        f"Open this link to confirm {to}:\n\n{link}\n\nIt works once, for {hours} hours.",
+        format_html(
+            '<p>Confirm {} by opening <a href="{}">this link</a>.</p><p>It works once, for {} '
+            "hours.</p>",
+            to,
+            link,
+            hours,
+        ),
+    )
+
+
+def send_email_change_notice(*, old: str, new: str) -> None:
+    _queue(
+        "Your email address is being changed",
+        old,
+        f"Someone asked to change this account's email to {new}. It changes once the new "
+        "address is confirmed. If this was not you, change your password now.",
+        format_html(
+            "<p>Someone asked to change this account's email to {}. It changes once the new "
+            "address is confirmed.</p><p>If this was not you, change your password now.</p>",
+            new,
+        ),
+    )
+
+
+def send_password_reset(*, user: User, token: str) -> None:
+    minutes = settings.USER_OTP_EXP_IN_SECONDS // 60
+    if settings.PASSWORD_RESET_URL:
+        link = settings.PASSWORD_RESET_URL.format(email=user.email, token=token)
+        how = f"Open this link to choose a new password:\n\n{link}"
+        html_how = format_html('<p><a href="{}">Choose a new password</a>.</p>', link)
+    else:
+        how = f"Your password reset code:\n\n{token}"
+        html_how = format_html("<p>Your password reset code:</p><p><code>{}</code></p>", token)
+    _queue(
+        "Reset your password",
+        user.email,
+        f"{how}\n\nIt works once, for {minutes} minutes. If you did not ask, ignore this email.",
+        format_html(
+            "{}<p>It works once, for {} minutes. If you did not ask, ignore this email.</p>",
+            html_how,
+            minutes,
+        ),
+    )
