@@ -18,6 +18,12 @@ keepalive = env_int("API_KEEPALIVE_SECONDS", 30)
 timeout = env_int("API_TIMEOUT_SECONDS", 60)
 graceful_timeout = env_int("API_GRACEFUL_TIMEOUT_SECONDS", 30)
 
+# Upload metadata may be spelled `data_type` as well as `data-type`; gunicorn drops
+# underscore headers unless told otherwise. Mapping both spellings to one name only
+# matters for headers we trust from proxies (X-Forwarded-For), so it is allowed only
+# when no proxy is trusted (TRUSTED_PROXY_COUNT=0); behind proxies, send dashes.
+header_map = "dangerous" if env_int("TRUSTED_PROXY_COUNT", 0) == 0 else "drop"
+
 certfile = str(env_path("API_TLS_CERT", "./certs/tls/api/api.crt"))
 keyfile = str(env_path("API_TLS_KEY", "./certs/tls/api/api.key"))
 if env_bool("API_TLS_CLIENT_AUTH"):

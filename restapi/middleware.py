@@ -2,6 +2,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from restapi.errors import json_error
@@ -20,6 +21,19 @@ class JsonErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+        if isinstance(exception, OperationalError | InterfaceError):
+            # The database is down or unreachable: a dependency, not a bug.
+            logger.error(
+                "Database unavailable on %s %s: %s", request.method, request.path, exception
+            )
+            response = json_error(
+                request,
+                status_code=503,
+                msg="The service is temporarily unavailable; retry later.",
+                code="database_unavailable",
+            )
+            response["Retry-After"] = "5"
+            return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return json_error(
             request, status_code=500, msg="An internal error occurred.", code="internal_error"
@@ -33,6 +47,8 @@ class JsonBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (request.method, request.path) in settings.STREAMED_BODY_ROUTES:
+            return self.get_response(request)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -5,6 +5,7 @@ from restapi.errors import not_found_view
 urlpatterns = [
     path("", include("users.urls")),
     path("", include("auth.urls")),
+    path("", include("userdata.urls")),
     # Anything else is a JSON 404, in DEBUG too.
     re_path(r"^", not_found_view),
 ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from django.conf import settings
@@ -36,6 +37,71 @@ def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     key_store.reset()
     yield private_path, public_path
     key_store.reset()
+
+
+@pytest.fixture(autouse=True)
+def user_data_dir(settings: Any, tmp_path: Path) -> Path:
+    """Local file storage goes to the test's own directory, never the checkout's var/."""
+    settings.USER_DATA_DIR = tmp_path / "userdata"
+    return settings.USER_DATA_DIR
+
+
+S3_BUCKET = "restapi-test"
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 endpoint: moto's server on a free loopback port, with the test bucket."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(endpoint, timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start:\n{log.read_text()}") from None
+                time.sleep(0.2)
+        os.environ.update(S3_CREDENTIALS)
+        s3_client(endpoint).create_bucket(Bucket=S3_BUCKET)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def s3(settings: Any, s3_endpoint: str) -> Iterator[Any]:
+    """Uploads go to the moto bucket; emptied afterwards. Yields a boto3 client to inspect it."""
+    settings.S3_DATA_UPLOAD_TO_S3 = True
+    settings.S3_DATA_BUCKET = S3_BUCKET
+    settings.S3_ENDPOINT_URL = s3_endpoint
+    client = s3_client(s3_endpoint)
+    yield client
+    for item in client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=S3_BUCKET, Key=item["Key"])
+    for upload in client.list_multipart_uploads(Bucket=S3_BUCKET).get("Uploads", []):
+        client.abort_multipart_upload(
+            Bucket=S3_BUCKET, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +221,7 @@ def wait_for_https(url: str, ca: Path, process: subprocess.Popen[bytes], log: Pa
 def server(
     django_db_setup: None,
     jwt_keys: tuple[Path, Path],
+    s3_endpoint: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     """The real gunicorn over TLS on a free loopback port, on the test database."""
@@ -181,6 +248,9 @@ def server(
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
         "PUBLIC_BASE_URL": f"https://localhost:{port}",
+        "S3_DATA_UPLOAD_TO_S3": "1",
+        "S3_DATA_BUCKET": S3_BUCKET,
+        "S3_ENDPOINT_URL": s3_endpoint,
         # Per-IP limits are tested in-process; every e2e request comes from 127.0.0.1.
         "RATE_LIMIT_LOGIN": "1000/60",
         "RATE_LIMIT_REGISTER": "1000/60",

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
+from restapi.pagination import MAX_DB_ID
 from users.models import Role, User, UserState
-from users.selectors import MAX_DB_ID
 
 PASSWORD_INPUT_MAX = 1024
 

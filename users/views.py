@@ -80,7 +80,7 @@ class UserSearchView(APIView):
         page = selectors.user_search(actor=request.user, **valid(UserSearchInput, request))
         return Response(
             {
-                "users": UserOutput(page.users, many=True).data,
+                "users": UserOutput(page.items, many=True).data,
                 "next_cursor": page.next_cursor,
                 "msg": "success",
             }

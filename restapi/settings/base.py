@@ -44,7 +44,9 @@ USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # JSON request bodies are capped at 1 MiB (413 beyond), checked from Content-Length.
+# Uploads stream their raw body and have their own limit (USER_DATA_MAX_BYTES).
 JSON_BODY_MAX_BYTES = 1024 * 1024
+STREAMED_BODY_ROUTES = {("POST", "/user/data")}
 DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
 
 REST_FRAMEWORK = {

@@ -104,11 +104,10 @@ def test_no_token_is_401(api):
 
 def test_search_uses_the_trigram_index(admin_client, people):
     with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT id FROM users WHERE email::text LIKE %s ORDER BY id DESC LIMIT 21",
-            ["%ann%"],
-        )
+        # On a handful of rows any plan is cheap; forbid the full scans to see what index
+        # the filter can use at all.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN SELECT id FROM users WHERE email::text LIKE %s", ["%ann%"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("RESET enable_seqscan")
     assert "users_email_trgm" in plan

@@ -1,0 +1,64 @@
+"""Reads on user files: one access path, the same 404 for "absent" and "not yours"."""
+
+from django.db.models import QuerySet
+
+from restapi.exceptions import Forbidden, NotFound
+from restapi.pagination import MAX_DB_ID, Page, page_of
+from userdata.models import UserData
+from users.models import User
+
+
+def file_get_for_owner(*, actor: User, data_id: int) -> UserData:
+    if not 0 < data_id <= MAX_DB_ID:
+        raise NotFound()
+    files = UserData.objects.all() if actor.is_admin else UserData.objects.filter(user=actor)
+    try:
+        return files.get(pk=data_id)
+    except UserData.DoesNotExist as exc:
+        raise NotFound() from exc
+
+
+def owner_for_upload(*, actor: User, user_id: int | None) -> User:
+    """The caller, or (admins only) the user named by the `user-id` header."""
+    if user_id is None or user_id == actor.pk:
+        return actor
+    if not actor.is_admin:
+        raise Forbidden(detail="You can only upload your own files.")
+    try:
+        return User.objects.get(pk=user_id)
+    except User.DoesNotExist as exc:
+        raise NotFound() from exc
+
+
+def file_search(
+    *,
+    actor: User,
+    user_id: int | None = None,
+    data_id: int | None = None,
+    filename: str | None = None,
+    data_type: str | None = None,
+    comments: str | None = None,
+    encoding: str | None = None,
+    above_bytes: int | None = None,
+    below_bytes: int | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[UserData]:
+    if user_id is not None and user_id != actor.pk and not actor.is_admin:
+        raise Forbidden(detail="You can only search your own files.")
+    files: QuerySet[UserData] = UserData.objects.filter(user_id=user_id or actor.pk)
+    if data_id is not None:
+        files = files.filter(pk=data_id)
+    for field, text in (
+        ("filename", filename),
+        ("data_type", data_type),
+        ("comments", comments),
+        ("encoding", encoding),
+    ):
+        if text:
+            files = files.filter(**{f"{field}__icontains": text})
+    if above_bytes is not None:
+        files = files.filter(size_in_bytes__gt=above_bytes)
+    if below_bytes is not None:
+        files = files.filter(size_in_bytes__lt=below_bytes)
+    return page_of(files, limit=limit, cursor=cursor)

@@ -1,0 +1,133 @@
+"""Writes on user files. The object is stored first and the row committed after it; if
+anything fails in between, the object is deleted again, so neither is left alone."""
+
+import logging
+import uuid
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from rest_framework import status
+
+from restapi.exceptions import ApiError, PayloadTooLarge
+from userdata import storage
+from userdata.models import UserData
+from users.models import User
+
+logger = logging.getLogger(__name__)
+
+
+class QuotaExceeded(PayloadTooLarge):
+    default_code = "quota_exceeded"
+    default_detail = "This upload would take you over your storage quota."
+
+
+class IncompleteBody(ApiError):
+    default_code = "incomplete_body"
+    default_detail = "The request body ended before Content-Length bytes."
+
+
+class StorageUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "storage_unavailable"
+    default_detail = "File storage is unavailable; retry later."
+    retry_after = 5
+
+
+def object_key(user_id: int) -> str:
+    """Made by the server, never from the client's filename."""
+    day = timezone.now().strftime("%Y/%m/%d")
+    key = f"{user_id}/{day}/{uuid.uuid4().hex}"
+    return f"{settings.S3_DATA_PREFIX}/{key}" if settings.S3_DATA_PREFIX else key
+
+
+def _stored_bytes(owner: User) -> int:
+    return UserData.objects.filter(user=owner).aggregate(total=Sum("size_in_bytes"))["total"] or 0
+
+
+def _check_quota(owner: User, adding: int) -> None:
+    quota = settings.USER_DATA_QUOTA_BYTES
+    if quota and _stored_bytes(owner) + adding > quota:
+        raise QuotaExceeded()
+
+
+def _discard(key: str) -> None:
+    try:
+        storage.delete(key)
+    except storage.StorageError:
+        # `manage.py reconcile_storage` finds and removes it later.
+        logger.exception("Could not delete the orphaned object %s", key)
+
+
+def file_upload(
+    *,
+    owner: User,
+    body: BinaryIO,
+    length: int,
+    filename: str,
+    content_type: str,
+    data_type: str = "",
+    encoding: str = "",
+    comments: str = "",
+) -> UserData:
+    if length > settings.USER_DATA_MAX_BYTES:
+        raise PayloadTooLarge()
+    _check_quota(owner, length)
+    key = object_key(owner.pk)
+    try:
+        stored = storage.upload_stream(key, body, content_type=content_type, limit=length)
+    except storage.StorageError as exc:
+        logger.error("Upload to storage failed: %s", exc)
+        raise StorageUnavailable() from exc
+    try:
+        if stored.size != length:
+            raise IncompleteBody()
+        with transaction.atomic():
+            # The owner's row lock makes the quota exact under concurrent uploads.
+            User.objects.select_for_update().filter(pk=owner.pk).first()
+            _check_quota(owner, stored.size)
+            return UserData.objects.create(
+                user=owner,
+                filename=filename,
+                data_type=data_type,
+                encoding=encoding,
+                comments=comments,
+                size_in_bytes=stored.size,
+                key=key,
+                sloc=storage.backend().sloc(key),
+                sha256=stored.sha256,
+                content_type=content_type,
+            )
+    except BaseException:
+        _discard(key)
+        raise
+
+
+@transaction.atomic
+def file_update(
+    *,
+    record: UserData,
+    filename: str | None = None,
+    data_type: str | None = None,
+    comments: str | None = None,
+    encoding: str | None = None,
+) -> UserData:
+    changes = {
+        "filename": filename,
+        "data_type": data_type,
+        "comments": comments,
+        "encoding": encoding,
+    }
+    for field, value in changes.items():
+        if value is not None:
+            setattr(record, field, value)
+    record.save()
+    return record
+
+
+def file_delete(*, record: UserData) -> None:
+    """The row goes first: a file nobody can reach is better than a row with no file."""
+    record.delete()
+    _discard(record.key)

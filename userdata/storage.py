@@ -1,0 +1,267 @@
+"""Where user files live: S3 (S3_DATA_UPLOAD_TO_S3=1) or a local directory.
+
+The only module that imports boto3. Bytes are streamed in bounded chunks both ways, the
+SHA-256 is computed on the way in, and a failed upload leaves nothing behind (boto3's
+transfer manager aborts an incomplete multipart upload; a local temporary file is removed).
+The seed's library functions are here as plain functions (upload_file, upload_bytes,
+download_file, download_bytes), used by the API and by `manage.py user_files`.
+"""
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+CHUNK_BYTES = 1024 * 1024
+
+
+class StorageError(Exception):
+    """The storage backend failed (unreachable, refused, or the object is missing)."""
+
+
+class TooLarge(Exception):
+    """The body was longer than allowed."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: str
+    size: int
+    sha256: str
+
+
+class HashingReader(io.RawIOBase):
+    """Reads through to a stream, hashing and counting, and refusing more than `limit` bytes."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.limit = stream, limit
+        self.size, self.digest = 0, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size if size is not None and size >= 0 else CHUNK_BYTES)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge()
+        self.digest.update(data)
+        return data
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def stored(self, key: str) -> Stored:
+        return Stored(key=key, size=self.size, sha256=self.digest.hexdigest())
+
+
+class Backend(Protocol):
+    def put(self, key: str, reader: HashingReader, content_type: str) -> None: ...
+    def chunks(self, key: str) -> Iterator[bytes]: ...
+    def delete(self, key: str) -> None: ...
+    def keys(self, prefix: str) -> Iterator[tuple[str, datetime]]: ...
+    def incomplete_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime]]: ...
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
+    def sloc(self, key: str) -> str: ...
+
+
+class S3Backend:
+    def __init__(self) -> None:
+        self.bucket = settings.S3_DATA_BUCKET
+        self.client = boto3.client(
+            "s3",
+            region_name=settings.S3_REGION,
+            endpoint_url=settings.S3_ENDPOINT_URL,
+            config=Config(
+                # S3-compatible servers do not all speak the newer default checksums.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                connect_timeout=settings.S3_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=settings.S3_READ_TIMEOUT_SECONDS,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+        self.transfer = TransferConfig(
+            multipart_threshold=settings.S3_MULTIPART_CHUNK_BYTES,
+            multipart_chunksize=settings.S3_MULTIPART_CHUNK_BYTES,
+            max_concurrency=settings.S3_MAX_CONCURRENCY,
+            max_io_queue=2,
+        )
+
+    def put(self, key: str, reader: HashingReader, content_type: str) -> None:
+        extra = {"ContentType": content_type, "StorageClass": settings.S3_STORAGE_CLASS}
+        self.client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+
+    def chunks(self, key: str) -> Iterator[bytes]:
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        return _closing(body.iter_chunks(CHUNK_BYTES), body)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def keys(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield item["Key"], item["LastModified"]
+
+    def incomplete_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime]]:
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                yield upload["Key"], upload["UploadId"], upload["Initiated"]
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def presigned_url(self, key: str, *, filename_header: str, content_type: str) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": filename_header,
+                    "ResponseContentType": content_type,
+                },
+                ExpiresIn=settings.S3_PRESIGNED_URL_EXPIRY_SECONDS,
+            )
+        )
+
+    def sloc(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+class LocalBackend:
+    def __init__(self) -> None:
+        self.root: Path = settings.USER_DATA_DIR
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise StorageError("key outside the data directory")
+        return path
+
+    def put(self, key: str, reader: HashingReader, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed, so a failed upload leaves no partial file.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                while data := reader.read(CHUNK_BYTES):
+                    out.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def chunks(self, key: str) -> Iterator[bytes]:
+        source = self._path(key).open("rb")
+        return _closing(iter(lambda: source.read(CHUNK_BYTES), b""), source)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def _files(self, prefix: str, *, partial: bool) -> Iterator[tuple[Path, datetime]]:
+        base = self._path(prefix) if prefix else self.root
+        for path in base.rglob("*"):
+            if path.is_file() and path.name.startswith(".upload-") == partial:
+                yield path, datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+
+    def keys(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        for path, modified in self._files(prefix, partial=False):
+            yield str(path.relative_to(self.root)), modified
+
+    def incomplete_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime]]:
+        for path, modified in self._files(prefix, partial=True):
+            yield str(path.relative_to(self.root)), "", modified
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def sloc(self, key: str) -> str:
+        return f"file://{self._path(key)}"
+
+
+def _closing(chunks: Iterator[bytes], resource: Any) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        resource.close()
+
+
+@cache
+def _backend(to_s3: bool, bucket: str, endpoint: str | None, directory: str) -> Backend:
+    return S3Backend() if to_s3 else LocalBackend()
+
+
+def backend() -> Backend:
+    return _backend(
+        settings.S3_DATA_UPLOAD_TO_S3,
+        settings.S3_DATA_BUCKET,
+        settings.S3_ENDPOINT_URL,
+        str(settings.USER_DATA_DIR),
+    )
+
+
+def upload_stream(key: str, stream: BinaryIO, *, content_type: str, limit: int) -> Stored:
+    """Streams to storage. Raises TooLarge past `limit`, StorageError if storage fails."""
+    reader = HashingReader(stream, limit)
+    try:
+        backend().put(key, reader, content_type)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+    return reader.stored(key)
+
+
+def upload_file(key: str, path: Path, *, content_type: str) -> Stored:
+    with path.open("rb") as source:
+        return upload_stream(key, source, content_type=content_type, limit=path.stat().st_size)
+
+
+def upload_bytes(key: str, data: bytes, *, content_type: str) -> Stored:
+    return upload_stream(key, io.BytesIO(data), content_type=content_type, limit=len(data))
+
+
+def download_chunks(key: str) -> Iterator[bytes]:
+    """Opens the object now (so a missing or unreachable one fails before any byte is sent)."""
+    try:
+        return backend().chunks(key)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+
+
+def download_file(key: str, path: Path) -> None:
+    with path.open("wb") as out:
+        for data in download_chunks(key):
+            out.write(data)
+
+
+def download_bytes(key: str) -> bytes:
+    return b"".join(download_chunks(key))
+
+
+def delete(key: str) -> None:
+    try:
+        backend().delete(key)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc

@@ -1,0 +1,122 @@
+import base64
+from urllib.parse import quote
+
+from django.conf import settings
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from restapi.exceptions import ApiError
+from restapi.views import valid
+from userdata import selectors, services, storage
+from userdata.models import UserData
+from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
+
+
+class LengthRequired(ApiError):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_code = "length_required"
+    default_detail = "Send the file with a Content-Length header."
+
+
+def upload_headers(request: Request) -> dict[str, object]:
+    """Metadata headers; `data-type` and `data_type` both reach Django as HTTP_DATA_TYPE."""
+    meta = request.META
+    raw = {
+        "filename": meta.get("HTTP_FILENAME"),
+        "data_type": meta.get("HTTP_DATA_TYPE"),
+        "encoding": meta.get("HTTP_ENCODING"),
+        "comments": meta.get("HTTP_COMMENTS"),
+        "user_id": meta.get("HTTP_USER_ID"),
+        "content_type": meta.get("CONTENT_TYPE") or "application/octet-stream",
+    }
+    headers = UploadHeaders(data={k: v for k, v in raw.items() if v is not None})
+    headers.is_valid(raise_exception=True)
+    return dict(headers.validated_data)
+
+
+def content_length(request: Request) -> int:
+    text = request.META.get("CONTENT_LENGTH")
+    if not text:
+        raise LengthRequired()
+    try:
+        length = int(text)
+    except ValueError:
+        raise ValidationError({"Content-Length": ["Not a number."]}) from None
+    if length == 0:
+        raise ValidationError({"body": ["The file is empty."]})
+    return length
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback that cannot break the header, and the exact name."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\/' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class DataView(APIView):
+    def post(self, request: Request) -> Response:
+        length = content_length(request)
+        headers = upload_headers(request)
+        owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
+        record = services.file_upload(owner=owner, body=request.stream, length=length, **headers)
+        return Response(
+            {"data": DataOutput(record).data, "msg": "success"}, status=status.HTTP_201_CREATED
+        )
+
+    def put(self, request: Request) -> Response:
+        data = valid(DataUpdateInput, request)
+        record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
+        record = services.file_update(record=record, **data)
+        return Response({"data": DataOutput(record).data, "msg": "success"})
+
+
+class DataSearchView(APIView):
+    def post(self, request: Request) -> Response:
+        page = selectors.file_search(actor=request.user, **valid(DataSearchInput, request))
+        return Response(
+            {
+                "data": DataOutput(page.items, many=True).data,
+                "next_cursor": page.next_cursor,
+                "msg": "success",
+            }
+        )
+
+
+def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
+    disposition = content_disposition(record.filename)
+    if settings.S3_PRESIGNED_DOWNLOADS and isinstance(storage.backend(), storage.S3Backend):
+        url = storage.backend().presigned_url(
+            record.key, filename_header=disposition, content_type=record.content_type
+        )
+        return HttpResponseRedirect(url)
+    try:
+        chunks = storage.download_chunks(record.key)
+    except storage.StorageError as exc:
+        raise services.StorageUnavailable() from exc
+    response = StreamingHttpResponse(chunks, content_type=record.content_type)
+    response["Content-Length"] = str(record.size_in_bytes)
+    response["Content-Disposition"] = disposition
+    response["ETag"] = f'"{record.sha256}"'
+    digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
+    response["Digest"] = f"sha-256={digest}"
+    response["Repr-Digest"] = f"sha-256=:{digest}:"
+    # The bytes are the user's: never let a browser run them in this origin.
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+class DataDetailView(APIView):
+    def get(self, request: Request, data_id: int) -> StreamingHttpResponse | HttpResponseRedirect:
+        return download(selectors.file_get_for_owner(actor=request.user, data_id=data_id))
+
+    def delete(self, request: Request, data_id: int) -> Response:
+        services.file_delete(
+            record=selectors.file_get_for_owner(actor=request.user, data_id=data_id)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
