@@ -5,3 +5,9 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "restapi.settings")
 
 application = get_wsgi_application()
+
+# Each gunicorn worker imports this module after fork: make the storage client now
+# (botocore loads its service models, tens of MiB) rather than in the first upload.
+from userdata import storage  # noqa: E402
+
+storage.backend()

@@ -191,6 +191,11 @@ class Server:
     ca: Path
     env: dict[str, str]
     log: Path
+    pid: int
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
 
     @property
     def mail_dir(self) -> Path:
@@ -268,7 +273,7 @@ def server(
     ca = tls / "api" / "api-ca.pem"
     try:
         wait_for_https(url, ca, process, log)
-        yield Server(url=url, ca=ca, env=env, log=log)
+        yield Server(url=url, ca=ca, env=env, log=log, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

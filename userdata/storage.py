@@ -99,8 +99,11 @@ class S3Backend:
             multipart_threshold=settings.S3_MULTIPART_CHUNK_BYTES,
             multipart_chunksize=settings.S3_MULTIPART_CHUNK_BYTES,
             max_concurrency=settings.S3_MAX_CONCURRENCY,
-            max_io_queue=2,
         )
+        # A request body cannot seek, so every part is read into memory first; s3transfer
+        # keeps up to 10 such parts by default. One per concurrent part keeps memory at
+        # about S3_MULTIPART_CHUNK_BYTES x S3_MAX_CONCURRENCY per upload.
+        self.transfer.max_in_memory_upload_chunks = settings.S3_MAX_CONCURRENCY
 
     def put(self, key: str, reader: HashingReader, content_type: str) -> None:
         extra = {"ContentType": content_type, "StorageClass": settings.S3_STORAGE_CLASS}
