@@ -10,21 +10,11 @@ the same parameters, and how many hashes 50 parallel wrong passwords got evaluat
 
 import argparse
 import multiprocessing
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-import requests
 from argon2 import PasswordHasher, Type
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-CA = BASE_DIR / "certs" / "tls" / "api" / "api-ca.pem"
-PASSWORD = "bench password 123"
-PORT = int(os.environ.get("PORT", "3444"))
-URL = f"https://localhost:{PORT}"
+from common import PASSWORD, URL, register, running_server, session
 
 
 def hash_loop(seconds: float, counter: "multiprocessing.Value") -> None:  # type: ignore[type-arg]
@@ -45,13 +35,6 @@ def argon2_ceiling(seconds: float) -> float:
     for worker in workers:
         worker.join()
     return counter.value / seconds
-
-
-def session() -> requests.Session:
-    http = requests.Session()
-    http.trust_env = False
-    http.verify = str(CA)
-    return http
 
 
 def login_rate(seconds: float, clients: int, emails: list[str]) -> tuple[float, int]:
@@ -76,7 +59,7 @@ def login_rate(seconds: float, clients: int, emails: list[str]) -> tuple[float, 
 
 
 def race() -> dict[int, int]:
-    session().post(f"{URL}/user", json={"email": "race-target@example.com", "password": PASSWORD})
+    register("race-target@example.com")
     barrier, statuses = threading.Barrier(50), []
 
     def guess(i: int) -> None:
@@ -98,50 +81,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "POSTGRES_ENDPOINT": os.environ.get("POSTGRES_ENDPOINT", "127.0.0.1:5432"),
-        "POSTGRES_USERNAME": os.environ.get("POSTGRES_USERNAME", "postgres"),
-        "DB_NAME": f"restapi_bench_login_{os.getpid()}",
-        "DEBUG": "1",
-        "API_ENDPOINT": f"127.0.0.1:{PORT}",
-        "API_ACCESS_LOG": "/dev/null",
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_LOGIN": "1000000/1",
-        "RATE_LIMIT_REGISTER": "1000000/1",
-    }
-    host, _, port = env["POSTGRES_ENDPOINT"].rpartition(":")
-    psql = ["psql", "-h", host, "-p", port, "-U", env["POSTGRES_USERNAME"], "-d", "postgres", "-qc"]
-    subprocess.run([*psql, f"CREATE DATABASE {env['DB_NAME']}"], check=True)
-    python = sys.executable
-    server = None
-    try:
-        subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env, check=True)
-        server = subprocess.Popen(
-            [python, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
-            cwd=BASE_DIR,
-            env=env,
-        )
-        for _ in range(100):
-            try:
-                session().get(f"{URL}/health-probe", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+    with running_server({}):
         emails = [f"bench{i}@example.com" for i in range(args.clients)]
         for email in emails:
-            session().post(f"{URL}/user", json={"email": email, "password": PASSWORD})
+            register(email)
         rate, errors = login_rate(args.seconds, args.clients, emails)
         print(f"logins/s over HTTPS ({args.clients} clients, {args.seconds:.0f} s): {rate:.1f}")
         print(f"  non-201 responses: {errors}")
         ceiling = argon2_ceiling(args.seconds)
         print(f"argon2id ceiling, 2 processes hashing (m=19456, t=2, p=1): {ceiling:.1f}/s")
         print(f"50 parallel wrong passwords, statuses: {race()} (each 401 is one evaluated hash)")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
-        subprocess.run([*psql, f"DROP DATABASE {env['DB_NAME']} WITH (FORCE)"], check=True)
 
 
 if __name__ == "__main__":
