@@ -16,6 +16,7 @@ from auth.ratelimit import login_attempt_claim, login_attempt_succeeded
 from auth.tokens import access_token_for
 from restapi.exceptions import Forbidden, InvalidCredentials, InvalidToken
 from users.models import User, UserState, normalize_email
+from users.signals import announce
 
 
 class EmailNotVerified(Forbidden):
@@ -39,6 +40,7 @@ def user_authenticate(*, email: str, password: str) -> User:
         raise InvalidCredentials() from None
     # check_password rehashes (and saves) a hash made with other argon2 parameters.
     if not user.check_password(password) or not user.is_active:
+        announce(user, "user.login_failed")
         raise InvalidCredentials()
     return user
 
@@ -57,6 +59,7 @@ def user_login(
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
         tokens = session_start(user=user, client_ip=client_ip, user_agent=user_agent)
+        announce(user, "user.logged_in", client_ip=client_ip)
     return user, tokens
 
 
@@ -133,6 +136,17 @@ def session_revoke(*, user: User, session_id: uuid.UUID, reason: str) -> bool:
         revoked_at=timezone.now(), revoked_reason=reason
     )
     return revoked == 1
+
+
+@transaction.atomic
+def user_logout(*, user: User, session_id: uuid.UUID | None) -> bool:
+    """Ends one session (or, without an id, all of them); False if it was not the user's."""
+    if session_id is None:
+        session_revoke_all(user=user, reason="logout_all")
+    elif not session_revoke(user=user, session_id=session_id, reason="logout"):
+        return False
+    announce(user, "user.logged_out", session_id=str(session_id) if session_id else None)
+    return True
 
 
 def session_revoke_all(*, user: User, reason: str, keep: uuid.UUID | None = None) -> int:

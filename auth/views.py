@@ -49,15 +49,13 @@ class RefreshView(APIView):
 
 class LogoutView(APIView):
     def post(self, request: Request) -> Response:
-        services.session_revoke(
-            user=request.user, session_id=uuid.UUID(request.auth["sid"]), reason="logout"
-        )
+        services.user_logout(user=request.user, session_id=uuid.UUID(request.auth["sid"]))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutAllView(APIView):
     def post(self, request: Request) -> Response:
-        services.session_revoke_all(user=request.user, reason="logout_all")
+        services.user_logout(user=request.user, session_id=None)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -71,7 +69,7 @@ class SessionListView(APIView):
 
 class SessionDetailView(APIView):
     def delete(self, request: Request, session_id: uuid.UUID) -> Response:
-        if not services.session_revoke(user=request.user, session_id=session_id, reason="revoked"):
+        if not services.user_logout(user=request.user, session_id=session_id):
             raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

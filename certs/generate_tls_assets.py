@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Makes a development CA and an ECDSA P-256 server certificate for the API.
+"""Makes a development CA and ECDSA P-256 certificates for the API, PostgreSQL and Kafka.
 
     python certs/generate_tls_assets.py [--out certs/tls] [--san localhost --san 127.0.0.1]
+
+For each of api, postgres and kafka: `<service>.crt`/`.key` (server), `client.crt`/`.key`
+(a client certificate for mTLS) and `<service>-ca.pem` (the CA certificate to trust).
 
 The files carry a development marker: with DEBUG=0 the service refuses to start on them.
 """
@@ -21,7 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from restapi.env import DEV_ASSET_MARKER
 
-DEFAULT_SANS = ["localhost", "127.0.0.1", "::1", "api"]
+DEFAULT_SANS = ["localhost", "127.0.0.1", "::1", "api", "postgres", "kafka"]
+SERVICES = ("api", "postgres", "kafka")
 
 
 def _name(common_name: str) -> x509.Name:
@@ -56,20 +60,35 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def generate(out: Path, sans: list[str], days: int) -> None:
+def _certificate(
+    common_name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    days: int,
+    *,
+    sans: list[str] | None = None,
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("restapi development CA")
-    ca_cert = (
+    name = _name(common_name)
+    # No issuer: a self-signed CA.
+    is_ca = issuer is None
+    issuer_name, issuer_key = issuer or (name, key)
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
+            x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if is_ca:
+        builder = builder.add_extension(
             x509.KeyUsage(
                 digital_signature=True,
                 key_cert_sign=True,
@@ -83,28 +102,46 @@ def generate(out: Path, sans: list[str], days: int) -> None:
             ),
             critical=True,
         )
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(sans[0]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([_san(s) for s in sans]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    api = out / "api"
-    _write(api / "api-ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(api / "api.crt", server_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(api / "api.key", _key_pem(server_key), private=True)
-    # The CA key stays with the CA and nowhere else; the service never needs it.
+    else:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    if sans:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_san(s) for s in sans]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generate(out: Path, sans: list[str], days: int) -> None:
+    """One CA; for each service a server certificate, and a client certificate for mTLS."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = _certificate("restapi development CA", ca_key, None, days)
+    issuer = (ca_cert.subject, ca_key)
+    # The CA key stays with the CA and nowhere else; no service needs it.
     _write(out / "ca" / "ca.key", _key_pem(ca_key), private=True)
+    _write(out / "ca" / "ca.pem", _cert_pem(ca_cert), private=False)
+    for service in SERVICES:
+        directory = out / service
+        _write(directory / f"{service}-ca.pem", _cert_pem(ca_cert), private=False)
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        server = _certificate(
+            sans[0], server_key, issuer, days, sans=sans, usage=ExtendedKeyUsageOID.SERVER_AUTH
+        )
+        _write(directory / f"{service}.crt", _cert_pem(server), private=False)
+        _write(directory / f"{service}.key", _key_pem(server_key), private=True)
+        client_key = ec.generate_private_key(ec.SECP256R1())
+        client = _certificate(
+            f"{service}-client", client_key, issuer, days, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+        )
+        _write(directory / "client.crt", _cert_pem(client), private=False)
+        _write(directory / "client.key", _key_pem(client_key), private=True)
 
 
 def main() -> None:

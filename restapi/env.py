@@ -41,6 +41,11 @@ def env_path(name: str, default: str) -> Path:
     return path if path.is_absolute() else BASE_DIR / path
 
 
+def env_optional_path(name: str) -> str:
+    """A path setting with no default: empty when unset, else resolved like env_path."""
+    return str(env_path(name, "")) if os.environ.get(name) else ""
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 

@@ -35,3 +35,10 @@ accesslog = env_str("API_ACCESS_LOG", "-")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
 loglevel = env_str("LOG_LEVEL", "info").lower()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Graceful shutdown: finish the current outbox batch and flush what is in flight."""
+    from kafka_events.producer import publisher
+
+    publisher.stop(timeout=graceful_timeout / 2)

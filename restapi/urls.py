@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("users.urls")),
     path("", include("auth.urls")),
     path("", include("userdata.urls")),
+    path("", include("kafka_events.urls")),
     # Anything else is a JSON 404, in DEBUG too.
     re_path(r"^", not_found_view),
 ]

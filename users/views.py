@@ -25,6 +25,7 @@ from users.serializers import (
     UserUpdateInput,
     VerifyInput,
 )
+from users.signals import announce_read
 
 ACCEPTED = "If the account exists, an email is on its way."
 
@@ -72,12 +73,15 @@ class UserView(APIView):
 class UserDetailView(APIView):
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_for_actor(actor=request.user, user_id=user_id)
+        announce_read(request.user, "user.read", user_id=user.pk)
         return Response({**UserOutput(user).data, "msg": "success"})
 
 
 class UserSearchView(APIView):
     def post(self, request: Request) -> Response:
-        page = selectors.user_search(actor=request.user, **valid(UserSearchInput, request))
+        query = valid(UserSearchInput, request)
+        page = selectors.user_search(actor=request.user, **query)
+        announce_read(request.user, "user.searched", email=query["email"], found=len(page.items))
         return Response(
             {
                 "users": UserOutput(page.items, many=True).data,

@@ -10,7 +10,8 @@ if POSTGRES_ENDPOINT:
         # Django's built-in psycopg 3 pool: one pool per process, shared by its threads.
         "pool": {
             "min_size": env_int("POSTGRES_POOL_MIN_SIZE", 1),
-            "max_size": env_int("POSTGRES_POOL_MAX_SIZE", 10),
+            # Request threads, publisher threads and the mail thread all hold connections.
+            "max_size": env_int("POSTGRES_POOL_MAX_SIZE", 20),
             "timeout": env_int("POSTGRES_POOL_TIMEOUT_SECONDS", 10),
         },
         "connect_timeout": env_int("POSTGRES_CONNECT_TIMEOUT_SECONDS", 5),

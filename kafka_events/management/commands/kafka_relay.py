@@ -1,0 +1,27 @@
+import signal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from kafka_events.producer import publisher
+
+
+class Command(BaseCommand):
+    help = (
+        "Publish the outbox to Kafka in the foreground: the same loop the web workers run, "
+        "for deployments that prefer a sidecar or a separate relay deployment. SIGTERM or "
+        "SIGINT stops it after flushing what is in flight."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.KAFKA_BROKERS:
+            raise CommandError("Set KAFKA_BROKERS")
+
+        def stop(signum: int, frame: Any) -> None:
+            publisher.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write(f"Relaying the outbox to {settings.KAFKA_BROKERS}")
+        publisher.run_forever()

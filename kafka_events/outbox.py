@@ -1,0 +1,70 @@
+"""Writing to the outbox: the only way an event leaves the service."""
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kafka_events.models import OutboxEvent
+from kafka_events.producer import publisher
+
+
+def events_enabled() -> bool:
+    return settings.KAFKA_ENABLED and settings.KAFKA_PUBLISH_EVENTS
+
+
+def envelope(*, event_id: uuid.UUID, event_type: str, user_id: int, data: dict[str, Any]) -> str:
+    body = {
+        "id": str(event_id),
+        "type": event_type,
+        "occurred_at": timezone.now().isoformat().replace("+00:00", "Z"),
+        "user_id": user_id,
+        "data": data,
+    }
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
+def event_headers(event_id: uuid.UUID, event_type: str) -> list[list[str]]:
+    return [
+        ["event_id", str(event_id)],
+        ["event_type", event_type],
+        ["content-type", "application/json"],
+    ]
+
+
+def outbox_add(
+    *,
+    topic: str,
+    key: str | None,
+    event_type: str,
+    value: str,
+    headers: list[list[str]],
+    event_id: uuid.UUID,
+) -> OutboxEvent:
+    row = OutboxEvent.objects.create(
+        event_id=event_id,
+        topic=topic,
+        key=key,
+        order_key=key or str(event_id),
+        event_type=event_type,
+        value=value,
+        headers=headers,
+    )
+    # Publish as soon as the change is committed instead of at the next idle tick.
+    transaction.on_commit(publisher.wake)
+    return row
+
+
+def user_event_add(*, user_id: int, event_type: str, data: dict[str, Any]) -> OutboxEvent:
+    event_id = uuid.uuid4()
+    return outbox_add(
+        topic=settings.KAFKA_USER_EVENTS_TOPIC,
+        key=f"user-{user_id}",
+        event_type=event_type,
+        value=envelope(event_id=event_id, event_type=event_type, user_id=user_id, data=data),
+        headers=event_headers(event_id, event_type),
+        event_id=event_id,
+    )

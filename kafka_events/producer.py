@@ -1,0 +1,223 @@
+"""The producer pool: the only module that imports confluent-kafka.
+
+One Producer per process, made after gunicorn forks (librdkafka's threads do not survive
+fork), shared by KAFKA_NUM_THREADS publisher threads. Each thread repeatedly claims due
+outbox rows, a key at a time (a PostgreSQL advisory lock per key, held for the claim's
+transaction, so one key is published by one thread of one process at a time, in id
+order), publishes them with an idempotent producer, and marks a row sent only from its
+delivery report. A failed row waits with exponential backoff; the rows after it in its
+key wait too, so a user's events keep their order. Rows left by a killed process are
+claimed by any other once its transaction (and lock) is gone.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from kafka_events.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60
+PURGE_EVERY_SECONDS = 600
+
+
+def producer_config() -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.KAFKA_BROKERS,
+        "client.id": settings.KAFKA_LOG_LABEL,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "message.timeout.ms": settings.KAFKA_MESSAGE_TIMEOUT_MS,
+    }
+    if settings.KAFKA_TLS_CLIENT_CA:
+        config |= {"security.protocol": "SSL", "ssl.ca.location": settings.KAFKA_TLS_CLIENT_CA}
+        if settings.KAFKA_TLS_CLIENT_CERT and settings.KAFKA_TLS_CLIENT_KEY:
+            config |= {
+                "ssl.certificate.location": settings.KAFKA_TLS_CLIENT_CERT,
+                "ssl.key.location": settings.KAFKA_TLS_CLIENT_KEY,
+            }
+    return config
+
+
+def _claim_key(order_key: str) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # the SQLite fallback runs one process; duplicates at worst
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"outbox:{order_key}"]
+        )
+        return bool(cursor.fetchone()[0])
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._producer: Producer | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._purged_at = 0.0
+
+    def producer(self) -> Producer:
+        with self._lock:
+            if self._producer is None:
+                self._producer = Producer(producer_config())
+            return self._producer
+
+    @property
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        """Starts the publisher threads in this process (call it after fork)."""
+        self._stop.clear()
+        for number in range(settings.KAFKA_NUM_THREADS):
+            thread = threading.Thread(
+                target=self._loop, name=f"kafka-publisher-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stops the threads after their current batch and flushes what is in flight."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        if self._producer is not None:
+            self._producer.flush(timeout)
+
+    def run_forever(self) -> None:
+        """The standalone relay (manage.py kafka_relay): the pool in the foreground."""
+        self.start()
+        while self.running and not self._stop.is_set():
+            self._stop.wait(1)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                published = self.publish_pending()
+                self._purge_if_due()
+            except Exception:
+                logger.exception("Publishing the outbox failed; retrying")
+                published = 0
+            finally:
+                close_old_connections()
+            if not published:
+                self._wake.wait(settings.KAFKA_PUBLISH_IDLE_INTERVAL_SEC)
+                self._wake.clear()
+
+    def publish_pending(self) -> int:
+        """One pass: claim due keys, publish their rows in order, record the reports."""
+        now = timezone.now()
+        with transaction.atomic():
+            due_keys = (
+                OutboxEvent.objects.filter(sent_at=None, next_attempt_at__lte=now)
+                .order_by("id")
+                .values_list("order_key", flat=True)[: settings.KAFKA_OUTBOX_BATCH]
+            )
+            keys = [key for key in dict.fromkeys(due_keys) if _claim_key(key)]
+            if not keys:
+                return 0
+            rows = list(
+                OutboxEvent.objects.filter(sent_at=None, order_key__in=keys).order_by("id")[
+                    : settings.KAFKA_OUTBOX_BATCH
+                ]
+            )
+            sendable = self._sendable(rows, now)
+            reports: dict[int, KafkaError | None] = {}
+            producer = self.producer()
+            for row in sendable:
+                producer.produce(
+                    row.topic,
+                    key=row.key,
+                    value=row.value.encode(),
+                    headers=[(name, value) for name, value in row.headers],
+                    on_delivery=self._report(reports, row.pk),
+                )
+            producer.flush(settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 5)
+            self._record(sendable, reports, now)
+            return len(sendable)
+
+    @staticmethod
+    def _sendable(rows: list[OutboxEvent], now: Any) -> list[OutboxEvent]:
+        """Rows in order, stopping each key at its first row still waiting for a retry."""
+        waiting: set[str] = set()
+        sendable = []
+        for row in rows:
+            if row.order_key in waiting or row.next_attempt_at > now:
+                waiting.add(row.order_key)
+                continue
+            sendable.append(row)
+        return sendable
+
+    @staticmethod
+    def _report(
+        reports: dict[int, KafkaError | None], pk: int
+    ) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            reports[pk] = error
+
+        return on_delivery
+
+    @staticmethod
+    def _record(rows: list[OutboxEvent], reports: dict[int, KafkaError | None], now: Any) -> None:
+        sent, failed_keys = [], set()
+        for row in rows:
+            if row.order_key in failed_keys:
+                continue  # published again after the failed row before it, to keep order
+            error = reports.get(row.pk, "no delivery report")
+            if error is None:
+                sent.append(row.pk)
+                continue
+            failed_keys.add(row.order_key)
+            row.attempts += 1
+            delay = min(
+                MAX_BACKOFF_SECONDS,
+                settings.KAFKA_PUBLISH_RETRY_INTERVAL_SEC * 2 ** (row.attempts - 1),
+            )
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = str(error)[:500]
+            row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+            logger.warning(
+                "Publishing event %s failed (attempt %d): %s", row.event_id, row.attempts, error
+            )
+        OutboxEvent.objects.filter(pk__in=sent).update(sent_at=timezone.now())
+
+    def _purge_if_due(self) -> None:
+        if time.monotonic() - self._purged_at < PURGE_EVERY_SECONDS:
+            return
+        self._purged_at = time.monotonic()
+        cutoff = timezone.now() - timedelta(hours=settings.KAFKA_OUTBOX_RETENTION_HOURS)
+        OutboxEvent.objects.filter(sent_at__lt=cutoff).delete()
+
+    def publish_best_effort(
+        self, *, topic: str, key: str, value: str, headers: list[list[str]]
+    ) -> None:
+        """For read events: straight to the producer's queue, dropped if it is full or down."""
+        if not self.running:
+            return
+        try:
+            self.producer().produce(
+                topic, key=key, value=value.encode(), headers=[(n, v) for n, v in headers]
+            )
+            self.producer().poll(0)
+        except (BufferError, KafkaException):
+            logger.debug("Dropped a read event: the producer queue is full")
+
+
+publisher = Publisher()

@@ -1,0 +1,24 @@
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from kafka_events.serializers import PublishInput
+from kafka_events.services import message_publish
+from restapi.views import valid
+
+
+class IsAdmin(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_admin)
+
+
+class PublishView(APIView):
+    permission_classes = [IsAdmin]
+
+    def post(self, request: Request) -> Response:
+        event_id = message_publish(**valid(PublishInput, request))
+        return Response(
+            {"event_id": str(event_id), "msg": "queued"}, status=status.HTTP_202_ACCEPTED
+        )
