@@ -156,6 +156,7 @@ def session_revoke_all(*, user: User, reason: str, keep: uuid.UUID | None = None
     return sessions.update(revoked_at=timezone.now(), revoked_reason=reason)
 
 
+@transaction.atomic
 def session_renew(*, user: User, session_id: uuid.UUID) -> Tokens:
     """Fresh tokens for a session, the refresh token rotated (after a password change)."""
     session = Session.objects.select_for_update().get(pk=session_id, user=user)

@@ -38,6 +38,8 @@ def producer_config() -> dict[str, Any]:
         "acks": "all",
         "linger.ms": 5,
         "message.timeout.ms": settings.KAFKA_MESSAGE_TIMEOUT_MS,
+        # librdkafka's own log lines go through Python logging, not straight to stderr.
+        "logger": logging.getLogger("kafka_events.librdkafka"),
     }
     if settings.KAFKA_TLS_CLIENT_CA:
         config |= {"security.protocol": "SSL", "ssl.ca.location": settings.KAFKA_TLS_CLIENT_CA}
@@ -71,8 +73,20 @@ class Publisher:
     def producer(self) -> Producer:
         with self._lock:
             if self._producer is None:
-                self._producer = Producer(producer_config())
+                self._producer = Producer({**producer_config(), "error_cb": self._on_error})
             return self._producer
+
+    def _on_error(self, error: KafkaError) -> None:
+        # A fatal error leaves the producer unusable: the next pass makes a new one.
+        if error.fatal():
+            logger.error("Kafka producer failed fatally, replacing it: %s", error)
+            with self._lock:
+                self._producer = None
+
+    def _replace(self, producer: Producer) -> None:
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
 
     @property
     def running(self) -> bool:
@@ -150,8 +164,12 @@ class Publisher:
                     on_delivery=self._report(reports, row.pk),
                 )
             producer.flush(settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 5)
-            self._record(sendable, reports, now)
-            return len(sendable)
+            self._record(sendable, reports)
+        if any(reports.get(row.pk, True) for row in sendable):
+            # After a broker restart an idempotent producer can be stuck on a producer id
+            # the broker no longer knows; a fresh producer gets a new one.
+            self._replace(producer)
+        return len(sendable)
 
     @staticmethod
     def _sendable(rows: list[OutboxEvent], now: Any) -> list[OutboxEvent]:
@@ -175,7 +193,7 @@ class Publisher:
         return on_delivery
 
     @staticmethod
-    def _record(rows: list[OutboxEvent], reports: dict[int, KafkaError | None], now: Any) -> None:
+    def _record(rows: list[OutboxEvent], reports: dict[int, KafkaError | None]) -> None:
         sent, failed_keys = [], set()
         for row in rows:
             if row.order_key in failed_keys:
@@ -186,11 +204,12 @@ class Publisher:
                 continue
             failed_keys.add(row.order_key)
             row.attempts += 1
+            # Backoff counts from the failure, not from the start of a long flush.
             delay = min(
                 MAX_BACKOFF_SECONDS,
                 settings.KAFKA_PUBLISH_RETRY_INTERVAL_SEC * 2 ** (row.attempts - 1),
             )
-            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
             row.last_error = str(error)[:500]
             row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
             logger.warning(

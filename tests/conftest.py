@@ -177,13 +177,23 @@ def kafka(settings: Any, kafka_broker: Broker) -> Iterator[str]:
     yield topic
 
 
-def consume(brokers: str, topic: str, *, count: int, timeout: float = 20) -> list[dict[str, Any]]:
-    """Reads a topic from the beginning (every partition, by assign()) until `count` arrive."""
+def consume(
+    brokers: str,
+    topic: str,
+    *,
+    count: int,
+    timeout: float = 20,
+    config: dict[str, str] | None = None,
+    where: Callable[[dict[str, Any]], bool] = lambda message: True,
+) -> list[dict[str, Any]]:
+    """Reads a topic from the beginning (every partition, by assign()) until `count`
+    messages that satisfy `where` arrive, and returns those."""
     consumer = Consumer(
         {
             "bootstrap.servers": brokers,
             "group.id": f"tests-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
+            **(config or {}),
         }
     )
     try:
@@ -201,15 +211,15 @@ def consume(brokers: str, topic: str, *, count: int, timeout: float = 20) -> lis
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            messages.append(
-                {
-                    "key": message.key().decode() if message.key() else None,
-                    "value": message.value().decode(),
-                    "headers": {k: v.decode() for k, v in message.headers() or []},
-                    "partition": message.partition(),
-                    "offset": message.offset(),
-                }
-            )
+            read = {
+                "key": message.key().decode() if message.key() else None,
+                "value": message.value().decode(),
+                "headers": {k: v.decode() for k, v in message.headers() or []},
+                "partition": message.partition(),
+                "offset": message.offset(),
+            }
+            if where(read):
+                messages.append(read)
         return messages
     finally:
         consumer.close()
@@ -333,7 +343,9 @@ def wait_for_https(url: str, ca: Path, process: subprocess.Popen[bytes], log: Pa
     raise RuntimeError(f"the server did not start:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+# Per module: its outbox publisher threads must not race the publishing that other
+# modules' tests do themselves on the same database.
+@pytest.fixture(scope="module")
 def server(
     django_db_setup: None,
     jwt_keys: tuple[Path, Path],
