@@ -25,46 +25,64 @@ def session() -> requests.Session:
 
 
 @contextmanager
-def running_server(extra_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """gunicorn with the product's settings on a database made for this run and dropped after."""
+def bench_database(extra_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A migrated database made for this run and dropped after; yields the environment."""
     env = {
         **os.environ,
         "POSTGRES_ENDPOINT": os.environ.get("POSTGRES_ENDPOINT", "127.0.0.1:5432"),
         "POSTGRES_USERNAME": os.environ.get("POSTGRES_USERNAME", "postgres"),
         "DB_NAME": f"restapi_bench_{os.getpid()}",
         "DEBUG": "1",
-        "API_ENDPOINT": f"127.0.0.1:{PORT}",
-        "API_ACCESS_LOG": "/dev/null",
         "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_LOGIN": "1000000/1",
-        "RATE_LIMIT_REGISTER": "1000000/1",
         **extra_env,
     }
     host, _, port = env["POSTGRES_ENDPOINT"].rpartition(":")
     psql = ["psql", "-h", host, "-p", port, "-U", env["POSTGRES_USERNAME"], "-d", "postgres", "-qc"]
     subprocess.run([*psql, f"CREATE DATABASE {env['DB_NAME']}"], check=True)
-    server = None
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env, check=True
         )
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
-            cwd=BASE_DIR,
-            env=env,
-        )
-        for _ in range(100):
-            try:
-                session().get(f"{URL}/health-probe", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        yield server
+        yield env
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
         subprocess.run([*psql, f"DROP DATABASE {env['DB_NAME']} WITH (FORCE)"], check=True)
+
+
+@contextmanager
+def running_server(extra_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn with the product's settings on a database made for this run."""
+    server_env = {
+        "API_ENDPOINT": f"127.0.0.1:{PORT}",
+        "API_ACCESS_LOG": "/dev/null",
+        "RATE_LIMIT_LOGIN": "1000000/1",
+        "RATE_LIMIT_REGISTER": "1000000/1",
+    }
+    server = None
+    with bench_database(server_env | extra_env) as env:
+        try:
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "restapi/gunicorn_conf.py",
+                    "restapi.wsgi",
+                ],
+                cwd=BASE_DIR,
+                env=env,
+            )
+            for _ in range(100):
+                try:
+                    session().get(f"{URL}/health-probe", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.2)
+            yield server
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait()
 
 
 def register(email: str) -> dict[str, str]:
