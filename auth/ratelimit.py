@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 
 from auth.models import LoginThrottle
+from restapi.metrics import LOCKOUTS
 
 
 class RateLimited(Throttled):
@@ -118,6 +119,7 @@ def login_attempt_claim(*, email: str) -> None:
         cursor.execute(LOGIN_CLAIM, params)
         if cursor.fetchone() is not None:
             return
+    LOCKOUTS.inc()
     wait_until = (
         LoginThrottle.objects.filter(key=key).values_list("next_attempt_at", flat=True).first()
     )

@@ -15,6 +15,7 @@ from auth.models import Session
 from auth.ratelimit import login_attempt_claim, login_attempt_succeeded
 from auth.tokens import access_token_for
 from restapi.exceptions import Forbidden, InvalidCredentials, InvalidToken
+from restapi.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
 from users.models import User, UserState, normalize_email
 from users.signals import announce
 
@@ -70,6 +71,8 @@ def _refresh_mac(session: Session, generation: int) -> str:
 
 def _tokens(session: Session, user: User) -> Tokens:
     refresh = f"{session.pk.hex}.{session.generation}.{_refresh_mac(session, session.generation)}"
+    TOKENS_ISSUED.labels("access").inc()
+    TOKENS_ISSUED.labels("refresh").inc()
     return Tokens(token=access_token_for(user, session_id=session.pk), refresh=refresh)
 
 
@@ -135,6 +138,7 @@ def session_revoke(*, user: User, session_id: uuid.UUID, reason: str) -> bool:
     revoked = Session.objects.filter(pk=session_id, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason
     )
+    SESSIONS_REVOKED.labels(reason).inc(revoked)
     return revoked == 1
 
 
@@ -153,7 +157,9 @@ def session_revoke_all(*, user: User, reason: str, keep: uuid.UUID | None = None
     sessions = Session.objects.filter(user=user, revoked_at__isnull=True)
     if keep is not None:
         sessions = sessions.exclude(pk=keep)
-    return sessions.update(revoked_at=timezone.now(), revoked_reason=reason)
+    revoked = sessions.update(revoked_at=timezone.now(), revoked_reason=reason)
+    SESSIONS_REVOKED.labels(reason).inc(revoked)
+    return revoked
 
 
 @transaction.atomic

@@ -9,9 +9,10 @@ from rest_framework.views import APIView
 
 from auth import selectors, services
 from auth.keys import key_ring, public_jwk
-from auth.ratelimit import bucket_take, client_ip
+from auth.ratelimit import RateLimited, bucket_take, client_ip
 from auth.serializers import LoginInput, RefreshInput, SessionOutput
-from restapi.exceptions import NotFound
+from restapi.exceptions import ApiError, NotFound
+from restapi.metrics import LOGINS
 from restapi.views import valid
 from users.serializers import UserOutput
 
@@ -33,7 +34,17 @@ class LoginView(APIView):
 
     def post(self, request: Request) -> Response:
         bucket_take(action="login", ip=client_ip(request))
-        user, tokens = services.user_login(**valid(LoginInput, request), **request_origin(request))
+        try:
+            user, tokens = services.user_login(
+                **valid(LoginInput, request), **request_origin(request)
+            )
+        except ApiError as exc:
+            LOGINS.labels(exc.default_code).inc()
+            raise
+        except RateLimited:
+            LOGINS.labels("rate_limited").inc()
+            raise
+        LOGINS.labels("success").inc()
         body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from kafka_events.models import OutboxEvent
+from restapi.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class Publisher:
                 sent.append(row.pk)
                 continue
             failed_keys.add(row.order_key)
+            EVENTS_FAILED.inc()
             row.attempts += 1
             # Backoff counts from the failure, not from the start of a long flush.
             delay = min(
@@ -216,6 +218,7 @@ class Publisher:
                 "Publishing event %s failed (attempt %d): %s", row.event_id, row.attempts, error
             )
         OutboxEvent.objects.filter(pk__in=sent).update(sent_at=timezone.now())
+        EVENTS_PUBLISHED.inc(len(sent))
 
     def _purge_if_due(self) -> None:
         if time.monotonic() - self._purged_at < PURGE_EVERY_SECONDS:

@@ -4,7 +4,11 @@ Run with `gunicorn -c restapi/gunicorn_conf.py restapi.wsgi`.
 """
 
 import multiprocessing
+import os
+import shutil
 import ssl
+import tempfile
+from typing import Any
 
 from restapi.env import env_bool, env_int, env_path, env_str
 
@@ -31,10 +35,25 @@ if env_bool("API_TLS_CLIENT_AUTH"):
     cert_reqs = ssl.CERT_REQUIRED
 
 accesslog = env_str("API_ACCESS_LOG", "-")
-# The path without its query string: verification links carry single-use tokens there.
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+logger_class = "restapi.gunicorn_logging.JsonAccessLogger"
 errorlog = "-"
 loglevel = env_str("LOG_LEVEL", "info").lower()
+
+# Metrics from every worker are summed at /metrics (prometheus_client multiprocess mode):
+# each process writes its values under this directory, fresh for each server start.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="restapi-metrics-"))
+
+
+def on_starting(server: object) -> None:
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server: object, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def worker_exit(server: object, worker: object) -> None:

@@ -1,4 +1,5 @@
 import logging
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 
 from restapi.errors import json_error
 from restapi.exceptions import PayloadTooLarge
+from restapi.requestid import REQUEST_ID, REQUEST_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +65,22 @@ class JsonBodyLimitMiddleware:
                 code=PayloadTooLarge.default_code,
             )
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Takes a sane X-Request-ID from the client (or makes one), returns it, and puts it
+    on every log line of the request (see RequestIdFilter) and in the access log."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            REQUEST_ID.reset(token)
+        response["X-Request-ID"] = request_id
+        return response

@@ -1,8 +1,13 @@
 from django.urls import include, path, re_path
 
+from restapi import health
 from restapi.errors import not_found_view
+from restapi.metrics import metrics_view
 
 urlpatterns = [
+    path("health/live", health.live),
+    path("health/ready", health.ready),
+    path("metrics", metrics_view),
     path("", include("users.urls")),
     path("", include("auth.urls")),
     path("", include("userdata.urls")),

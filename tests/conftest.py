@@ -374,6 +374,9 @@ def server(
         "API_TLS_CERT": str(tls / "api" / "api.crt"),
         "API_TLS_KEY": str(tls / "api" / "api.key"),
         "API_WORKERS": "2",
+        # Log lines reach the file at once, for the tests that read them.
+        "PYTHONUNBUFFERED": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics")),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
         "PUBLIC_BASE_URL": f"https://localhost:{port}",

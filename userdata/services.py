@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from restapi.exceptions import ApiError, PayloadTooLarge
+from restapi.metrics import UPLOAD_BYTES
 from userdata import storage
 from userdata.models import UserData
 from users.models import User
@@ -81,6 +82,7 @@ def file_upload(
     except storage.StorageError as exc:
         logger.error("Upload to storage failed: %s", exc)
         raise StorageUnavailable() from exc
+    UPLOAD_BYTES.inc(stored.size)
     try:
         if stored.size != length:
             raise IncompleteBody()

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from restapi.exceptions import Overloaded
+from restapi.metrics import HASH_SECONDS
 
 
 @cache
@@ -41,7 +42,8 @@ class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
         if not slots.acquire(timeout=settings.PASSWORD_HASH_WAIT_SECONDS):
             raise Overloaded()
         try:
-            return work(*args)
+            with HASH_SECONDS.time():
+                return work(*args)
         finally:
             slots.release()
 

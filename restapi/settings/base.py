@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.postgres",
     "rest_framework",
+    "django_prometheus",
     "users",
     "auth",
     "userdata",
@@ -24,11 +25,18 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "restapi.middleware.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "restapi.metrics.MetricsMiddleware",
     "restapi.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "restapi.middleware.JsonBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when this is set.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 ROOT_URLCONF = "restapi.urls"
 WSGI_APPLICATION = "restapi.wsgi.application"
@@ -66,8 +74,17 @@ SECURE_PROXY_SSL_HEADER = None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}
+    },
+    "filters": {"request_id": {"()": "restapi.requestid.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Through the root handler only (Django's own console handler would print twice);

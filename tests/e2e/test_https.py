@@ -151,5 +151,6 @@ def test_verification_email_link_works_over_https_and_stays_out_of_logs(server):
     assert verified.json()["verified"] == 1
     assert http.get(link).status_code == 400
     assert token not in created.text + verified.text
-    assert "GET /user/verify HTTP" in server.log.read_text()
-    assert token not in server.log.read_text()
+    log = server.log.read_text()
+    assert '"path": "/user/verify"' in log
+    assert token not in log

@@ -1,0 +1,109 @@
+"""The product's Prometheus metrics, and /metrics.
+
+Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set (restapi/gunicorn_conf.py) and /metrics
+sums what every worker process wrote there; without it (manage.py, tests in-process)
+the process's own registry is served.
+"""
+
+import hmac
+import os
+import time
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import Min
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from restapi.errors import json_error
+
+# The seed's name, kept: requests by method, route pattern and status.
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds", "HTTP request duration", ["method", "route"]
+)
+LOGINS = Counter("restapi_logins_total", "Login attempts by outcome", ["outcome"])
+LOCKOUTS = Counter("restapi_login_lockouts_total", "Login attempts refused by the account wait")
+HASH_SECONDS = Histogram(
+    "restapi_password_hash_seconds",
+    "Time of one argon2 computation",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+TOKENS_ISSUED = Counter("restapi_tokens_issued_total", "Tokens issued", ["kind"])
+SESSIONS_REVOKED = Counter("restapi_sessions_revoked_total", "Sessions revoked", ["reason"])
+UPLOAD_BYTES = Counter("restapi_upload_bytes_total", "Bytes of user files stored")
+EVENTS_PUBLISHED = Counter("restapi_outbox_published_total", "Outbox rows delivered to Kafka")
+EVENTS_FAILED = Counter("restapi_outbox_failed_total", "Outbox deliveries that failed")
+
+
+class OutboxCollector(Collector):
+    """Read from the database at scrape time, so every process reports the same truth."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from kafka_events.models import OutboxEvent
+
+        pending = OutboxEvent.objects.filter(sent_at=None)
+        oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "restapi_outbox_pending", "Outbox rows not yet delivered", value=pending.count()
+        )
+        yield GaugeMetricFamily(
+            "restapi_outbox_oldest_pending_age_seconds",
+            "Age of the oldest undelivered outbox row",
+            value=age,
+        )
+
+
+class _ThisProcess(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def registry() -> CollectorRegistry:
+    collected = CollectorRegistry()
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.MultiProcessCollector(collected)
+    else:
+        collected.register(_ThisProcess())
+    collected.register(OutboxCollector())
+    return collected
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return json_error(
+                request,
+                status_code=401,
+                msg="A metrics token is required.",
+                code="not_authenticated",
+            )
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = match.route if match is not None and match.route != "^" else "unmatched"
+        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        HTTP_DURATION.labels(request.method, route).observe(time.perf_counter() - started)
+        return response

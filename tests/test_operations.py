@@ -1,0 +1,86 @@
+"""Health, request ids and metrics, in-process."""
+
+import pytest
+from django.db import OperationalError
+from django.db.migrations.executor import MigrationExecutor
+
+from restapi import health
+from tests.conftest import PASSWORD
+from tests.helpers import assert_error
+from users.signals import announce
+
+pytestmark = pytest.mark.django_db
+
+
+def metric(api, name, **headers):
+    response = api.get("/metrics", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    return [line for line in text.splitlines() if line.startswith(name)]
+
+
+def test_liveness(api):
+    response = api.get("/health/live")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_readiness_needs_the_database_and_migrations_but_not_kafka_or_s3(
+    api, settings, monkeypatch
+):
+    settings.KAFKA_ENABLED = True
+    settings.KAFKA_BROKERS = "127.0.0.1:9"
+    settings.S3_DATA_UPLOAD_TO_S3 = True
+    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"
+    assert api.get("/health/ready").json() == {"status": "ok"}
+
+    monkeypatch.setattr(health, "_migrated", False)
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: ["pending"])
+    pending = api.get("/health/ready")
+    assert (pending.status_code, pending.json()["database"]) == (503, "migrations pending")
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("restapi.health.connection.cursor", unreachable)
+    down = api.get("/health/ready")
+    assert (down.status_code, down.json()["database"]) == (503, "unreachable")
+
+
+def test_request_id_is_returned_and_kept_when_sane(api):
+    made = api.get("/health/live")["X-Request-ID"]
+    assert len(made) == 32
+    assert api.get("/health/live", HTTP_X_REQUEST_ID="trace-123")["X-Request-ID"] == "trace-123"
+    replaced = api.get("/health/live", HTTP_X_REQUEST_ID="bad id\\r\\n")["X-Request-ID"]
+    assert replaced != "bad id\\r\\n" and len(replaced) == 32
+
+
+def test_metrics_count_requests_logins_and_hashing(api, user):
+    api.post("/login", {"email": user.email, "password": PASSWORD}, format="json")
+    api.post("/login", {"email": user.email, "password": "wrong one"}, format="json")
+    lines = metric(api, "")
+    assert any(line.startswith('restapi_logins_total{outcome="success"}') for line in lines)
+    assert any(
+        line.startswith('restapi_logins_total{outcome="invalid_credentials"}') for line in lines
+    )
+    assert any(
+        line.startswith('http_requests_total{method="POST",route="login",status="201"}')
+        for line in lines
+    )
+    assert any(line.startswith("restapi_password_hash_seconds_count") for line in lines)
+    assert any(line.startswith("django_http_requests_total_by_method_total") for line in lines)
+
+
+def test_outbox_backlog_is_reported(api, user, kafka):
+    announce(user, "user.updated")
+    announce(user, "user.logged_out")
+    assert metric(api, "restapi_outbox_pending ") == ["restapi_outbox_pending 2.0"]
+    age = float(metric(api, "restapi_outbox_oldest_pending_age_seconds ")[0].split()[1])
+    assert age >= 0
+
+
+def test_metrics_token_protects_metrics(api, settings):
+    settings.METRICS_TOKEN = "scrape-secret"
+    assert_error(api.get("/metrics"), 401, "not_authenticated")
+    assert_error(api.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong"), 401, "not_authenticated")
+    assert metric(api, "http_requests_total", HTTP_AUTHORIZATION="Bearer scrape-secret")
