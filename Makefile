@@ -19,6 +19,7 @@ assets: $(BIN)/.installed
 
 run: assets
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input -v0
 	exec $(BIN)/gunicorn -c restapi/gunicorn_conf.py restapi.wsgi
 
 lint: $(BIN)/.installed

@@ -7,6 +7,7 @@ what was queued first.
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -47,7 +48,11 @@ def submit_after_commit(job: Callable[..., Any], *args: Any) -> None:
 
 
 def wait(timeout: float = 30) -> None:
-    """Blocks until every job submitted so far has finished (for tests and shutdown)."""
-    with _lock:
-        pending = list(_pending)
-    wait_futures(pending, timeout=timeout)
+    """Blocks until no job is pending, including jobs that jobs submitted (for tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _lock:
+            pending = list(_pending)
+        if not pending:
+            return
+        wait_futures(pending, timeout=deadline - time.monotonic())

@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path, re_path
 
 from restapi import health
@@ -8,6 +9,7 @@ urlpatterns = [
     path("health/live", health.live),
     path("health/ready", health.ready),
     path("metrics", metrics_view),
+    path("admin/", admin.site.urls),
     path("", include("users.urls")),
     path("", include("auth.urls")),
     path("", include("userdata.urls")),

@@ -50,4 +50,5 @@ export DEBUG=1
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
 "$BIN/python" manage.py makemigrations --check --dry-run
+"$BIN/python" manage.py collectstatic --no-input -v0
 "$BIN/python" -m pytest "$@"

@@ -1,4 +1,5 @@
 import os
+import secrets
 import subprocess
 import sys
 
@@ -36,7 +37,7 @@ def production_assets(tmp_path):
         path.write_text(path.read_text().split("\n", 1)[1])
     return {
         "DEBUG": "0",
-        "DJANGO_SECRET_KEY": "x" * 64,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
         "TOKEN_ALGO_PRIVATE_KEY": str(tmp_path / "jwt.pem"),
         "TOKEN_ALGO_PUBLIC_KEY": str(tmp_path / "jwt.pub"),
@@ -56,6 +57,7 @@ def test_production_starts_with_real_secrets(production_assets):
     [
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "x" * 64}, "DJANGO_SECRET_KEY"),
         ({"POSTGRES_ENDPOINT": ""}, "POSTGRES_ENDPOINT"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
         ({"TOKEN_ALGO_PRIVATE_KEY": "/nonexistent.pem"}, "TOKEN_ALGO_PRIVATE_KEY"),
@@ -77,3 +79,16 @@ def test_production_refuses_dev_keys_and_certificates(production_assets, tmp_pat
     dev_cert.write_text("restapi development asset: never use in production\n")
     result = start_with({**production_assets, "API_TLS_CERT": str(dev_cert)})
     assert "API_TLS_CERT" in result.stderr and "development asset" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production(production_assets):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "restapi.settings", **production_assets},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -74,6 +74,17 @@ class User(AbstractBaseUser):
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    # The Django admin is for this service's admins, who may do everything in it.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_active and self.is_admin
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return self.is_staff
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_staff
+
 
 class TokenPurpose(models.TextChoices):
     VERIFY_EMAIL = "verify_email"

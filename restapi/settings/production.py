@@ -12,8 +12,8 @@ def check_production_settings(settings: dict[str, Any]) -> None:
         return
     problems = []
     secret = settings["SECRET_KEY"]
-    if secret == settings["DEV_SECRET_KEY"] or len(secret) < 50:
-        problems.append("DJANGO_SECRET_KEY must be set to a random value of at least 50 characters")
+    if secret == settings["DEV_SECRET_KEY"] or len(secret) < 50 or len(set(secret)) < 5:
+        problems.append("DJANGO_SECRET_KEY must be a random value of at least 50 characters")
     if not settings["POSTGRES_ENDPOINT"]:
         problems.append("POSTGRES_ENDPOINT must be set (SQLite is for development only)")
     if not settings["ALLOWED_HOSTS"]:

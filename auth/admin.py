@@ -1,0 +1,36 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from auth.models import Session
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "user",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_reason",
+        "client_ip",
+    ]
+    list_filter = ["revoked_reason"]
+    search_fields = ["user__email", "client_ip"]
+    list_select_related = ["user"]
+    ordering = ["-created_at"]
+    readonly_fields = [field.name for field in Session._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        count = queryset.filter(revoked_at=None).update(
+            revoked_at=timezone.now(), revoked_reason="admin"
+        )
+        self.message_user(request, f"Revoked {count} sessions", messages.SUCCESS)

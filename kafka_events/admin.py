@@ -1,0 +1,36 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from kafka_events.models import OutboxEvent
+from kafka_events.producer import publisher
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "event_type",
+        "topic",
+        "key",
+        "created_at",
+        "sent_at",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    ]
+    list_filter = ["event_type", "topic", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["event_id", "key"]
+    ordering = ["-id"]
+    readonly_fields = [field.name for field in OutboxEvent._meta.fields]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Retry now (unsent rows)")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
+        count = queryset.filter(sent_at=None).update(next_attempt_at=timezone.now())
+        publisher.wake()
+        self.message_user(request, f"{count} rows will be retried", messages.SUCCESS)
