@@ -17,4 +17,6 @@ class AuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from auth import schema  # noqa: F401  (registers the OpenAPI security scheme)
+
         connection_created.connect(_sqlite_least)

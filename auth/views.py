@@ -1,7 +1,8 @@
 import uuid
 from typing import Any
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,8 +14,9 @@ from auth.ratelimit import RateLimited, bucket_take, client_ip
 from auth.serializers import LoginInput, RefreshInput, SessionOutput
 from restapi.exceptions import ApiError, NotFound
 from restapi.metrics import LOGINS
+from restapi.schema import envelope, errors
 from restapi.views import valid
-from users.serializers import UserOutput
+from users.serializers import UserOutput, UserWithTokens
 
 
 def request_origin(request: Request) -> dict[str, str]:
@@ -32,6 +34,12 @@ class LoginView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="login",
+        request=LoginInput,
+        responses={201: UserWithTokens, **errors(400, 401, 403, 429, 503)},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         bucket_take(action="login", ip=client_ip(request))
         try:
@@ -53,24 +61,44 @@ class RefreshView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="login_refresh",
+        request=RefreshInput,
+        responses={
+            200: envelope(
+                "TokensOutput", token=serializers.CharField(), refresh=serializers.CharField()
+            ),
+            **errors(400, 401),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         tokens = services.session_refresh(**valid(RefreshInput, request))
         return Response({**token_body(tokens), "msg": "success"})
 
 
 class LogoutView(APIView):
+    @extend_schema(operation_id="logout", request=None, responses={204: None, **errors(401)})
     def post(self, request: Request) -> Response:
         services.user_logout(user=request.user, session_id=uuid.UUID(request.auth["sid"]))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutAllView(APIView):
+    @extend_schema(operation_id="logout_all", request=None, responses={204: None, **errors(401)})
     def post(self, request: Request) -> Response:
         services.user_logout(user=request.user, session_id=None)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SessionListView(APIView):
+    @extend_schema(
+        operation_id="sessions_list",
+        responses={
+            200: envelope("SessionsOutput", sessions=SessionOutput(many=True)),
+            **errors(401),
+        },
+    )
     def get(self, request: Request) -> Response:
         sessions = selectors.sessions_active_for(user=request.user)
         context = {"current_session": request.auth["sid"]}
@@ -79,6 +107,7 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
+    @extend_schema(operation_id="session_revoke", responses={204: None, **errors(401, 404)})
     def delete(self, request: Request, session_id: uuid.UUID) -> Response:
         if not services.user_logout(user=request.user, session_id=session_id):
             raise NotFound()
@@ -89,6 +118,15 @@ class JwksView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="jwks",
+        responses={
+            200: inline_serializer(
+                "Jwks", fields={"keys": serializers.ListField(child=serializers.DictField())}
+            )
+        },
+        auth=[],
+    )
     def get(self, request: Request) -> Response:
         keys: list[dict[str, Any]] = [
             {**public_jwk(key), "kid": kid, "use": "sig", "alg": "ES256"}

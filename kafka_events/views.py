@@ -1,4 +1,5 @@
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -6,6 +7,7 @@ from rest_framework.views import APIView
 
 from kafka_events.serializers import PublishInput
 from kafka_events.services import message_publish
+from restapi.schema import envelope, errors
 from restapi.views import valid
 
 
@@ -17,6 +19,14 @@ class IsAdmin(BasePermission):
 class PublishView(APIView):
     permission_classes = [IsAdmin]
 
+    @extend_schema(
+        operation_id="kafka_publish",
+        request=PublishInput,
+        responses={
+            202: envelope("PublishOutput", event_id=serializers.UUIDField()),
+            **errors(400, 401, 403),
+        },
+    )
     def post(self, request: Request) -> Response:
         event_id = message_publish(**valid(PublishInput, request))
         return Response(

@@ -3,13 +3,16 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpResponseRedirect, StreamingHttpResponse
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
+from restapi.schema import envelope, errors
 from restapi.views import valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
@@ -60,7 +63,26 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+DATA_RECORD = envelope("DataRecordOutput", data=DataOutput())
+UPLOAD_HEADERS = [
+    OpenApiParameter("filename", str, OpenApiParameter.HEADER, required=True),
+    OpenApiParameter("data-type", str, OpenApiParameter.HEADER, description="or data_type"),
+    OpenApiParameter("encoding", str, OpenApiParameter.HEADER),
+    OpenApiParameter("comments", str, OpenApiParameter.HEADER),
+    OpenApiParameter(
+        "user-id", int, OpenApiParameter.HEADER, description="admins: upload for this user"
+    ),
+]
+
+
 class DataView(APIView):
+    @extend_schema(
+        operation_id="data_upload",
+        description="The raw body is the file (any Content-Type); metadata in headers.",
+        parameters=UPLOAD_HEADERS,
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={201: DATA_RECORD, **errors(400, 401, 403, 404, 411, 413, 503)},
+    )
     def post(self, request: Request) -> Response:
         length = content_length(request)
         headers = upload_headers(request)
@@ -70,6 +92,11 @@ class DataView(APIView):
             {"data": DataOutput(record).data, "msg": "success"}, status=status.HTTP_201_CREATED
         )
 
+    @extend_schema(
+        operation_id="data_update",
+        request=DataUpdateInput,
+        responses={200: DATA_RECORD, **errors(400, 401, 404)},
+    )
     def put(self, request: Request) -> Response:
         data = valid(DataUpdateInput, request)
         record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
@@ -78,6 +105,18 @@ class DataView(APIView):
 
 
 class DataSearchView(APIView):
+    @extend_schema(
+        operation_id="data_search",
+        request=DataSearchInput,
+        responses={
+            200: envelope(
+                "DataSearchOutput",
+                data=DataOutput(many=True),
+                next_cursor=serializers.CharField(allow_null=True),
+            ),
+            **errors(400, 401, 403),
+        },
+    )
     def post(self, request: Request) -> Response:
         query = valid(DataSearchInput, request)
         page = selectors.file_search(actor=request.user, **query)
@@ -115,9 +154,18 @@ def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
 
 
 class DataDetailView(APIView):
+    @extend_schema(
+        operation_id="data_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="to a presigned URL (S3_PRESIGNED_DOWNLOADS=1)"),
+            **errors(401, 404, 503),
+        },
+    )
     def get(self, request: Request, data_id: int) -> StreamingHttpResponse | HttpResponseRedirect:
         return download(selectors.file_get_for_owner(actor=request.user, data_id=data_id))
 
+    @extend_schema(operation_id="data_delete", responses={204: None, **errors(401, 404)})
     def delete(self, request: Request, data_id: int) -> Response:
         services.file_delete(
             record=selectors.file_get_for_owner(actor=request.user, data_id=data_id)

@@ -32,6 +32,17 @@ class UserOutput(serializers.Serializer[User]):
     updated_at = serializers.DateTimeField()
 
 
+class UserMessage(UserOutput):
+    msg = serializers.CharField()
+
+
+class UserWithTokens(UserMessage):
+    """Registration and login; the tokens are absent while verification is required."""
+
+    token = serializers.CharField(required=False)
+    refresh = serializers.CharField(required=False)
+
+
 class UserCreateInput(serializers.Serializer[None]):
     email = serializers.EmailField(max_length=254)
     password = password_field()
@@ -53,7 +64,7 @@ class UserIdInput(serializers.Serializer[None]):
 class UserSearchInput(serializers.Serializer[None]):
     email = serializers.CharField(min_length=3, max_length=254, trim_whitespace=False)
     state = serializers.ChoiceField(choices=UserState.values, required=False)
-    verified = serializers.ChoiceField(choices=[0, 1], required=False)
+    verified = serializers.IntegerField(min_value=0, max_value=1, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     cursor = serializers.CharField(max_length=200, required=False)
 

@@ -3,7 +3,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +14,7 @@ from rest_framework.views import APIView
 from auth.ratelimit import bucket_take, client_ip
 from auth.services import session_renew, session_start
 from auth.views import request_origin, token_body
+from restapi.schema import MessageOutput, envelope, errors
 from restapi.views import valid
 from users import selectors, services
 from users.onetime import InvalidOneTimeToken
@@ -20,9 +23,11 @@ from users.serializers import (
     PasswordChangeInput,
     UserCreateInput,
     UserIdInput,
+    UserMessage,
     UserOutput,
     UserSearchInput,
     UserUpdateInput,
+    UserWithTokens,
     VerifyInput,
 )
 from users.signals import announce_read
@@ -34,11 +39,20 @@ class UserView(APIView):
     """POST registers (no auth); PUT updates and DELETE deactivates (JWT)."""
 
     def get_permissions(self) -> list[BasePermission]:
-        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+        method = getattr(self.request, "method", None)
+        return [AllowAny()] if method == "POST" else [IsAuthenticated()]
 
     def get_authenticators(self) -> list[Any]:
-        return [] if self.request.method == "POST" else super().get_authenticators()
+        # Registration needs none; the schema generator calls this before it sets a request.
+        method = getattr(self.request, "method", None)
+        return [] if method == "POST" else super().get_authenticators()
 
+    @extend_schema(
+        operation_id="user_register",
+        request=UserCreateInput,
+        responses={201: UserWithTokens, **errors(400, 409, 429, 503)},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         bucket_take(action="register", ip=client_ip(request))
         with transaction.atomic():
@@ -50,6 +64,11 @@ class UserView(APIView):
                 body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        operation_id="user_update",
+        request=UserUpdateInput,
+        responses={200: UserWithTokens, **errors(400, 401, 403, 404, 409, 429)},
+    )
     def put(self, request: Request) -> Response:
         data = valid(UserUpdateInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data.pop("user_id"))
@@ -63,6 +82,11 @@ class UserView(APIView):
             body |= token_body(session_renew(user=user, session_id=own_session))
         return Response(body)
 
+    @extend_schema(
+        operation_id="user_deactivate",
+        request=UserIdInput,
+        responses={204: None, **errors(400, 401, 404)},
+    )
     def delete(self, request: Request) -> Response:
         data = valid(UserIdInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data["user_id"])
@@ -71,6 +95,7 @@ class UserView(APIView):
 
 
 class UserDetailView(APIView):
+    @extend_schema(operation_id="user_get", responses={200: UserMessage, **errors(401, 404)})
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_for_actor(actor=request.user, user_id=user_id)
         announce_read(request.user, "user.read", user_id=user.pk)
@@ -78,6 +103,18 @@ class UserDetailView(APIView):
 
 
 class UserSearchView(APIView):
+    @extend_schema(
+        operation_id="user_search",
+        request=UserSearchInput,
+        responses={
+            200: envelope(
+                "UserSearchOutput",
+                users=UserOutput(many=True),
+                next_cursor=serializers.CharField(allow_null=True),
+            ),
+            **errors(400, 401),
+        },
+    )
     def post(self, request: Request) -> Response:
         query = valid(UserSearchInput, request)
         page = selectors.user_search(actor=request.user, **query)
@@ -95,6 +132,15 @@ class VerifyView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="user_verify",
+        parameters=[
+            OpenApiParameter("u", OpenApiTypes.INT, required=True, description="user id"),
+            OpenApiParameter("t", OpenApiTypes.STR, required=True, description="the token"),
+        ],
+        responses={200: UserMessage, **errors(400, 409)},
+        auth=[],
+    )
     def get(self, request: Request) -> Response:
         query = VerifyInput(data=request.query_params)
         if not query.is_valid():
@@ -110,6 +156,12 @@ class VerifyResendView(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="user_verify_resend",
+        request=EmailInput,
+        responses={202: MessageOutput, **errors(400, 429)},
+        auth=[{"jwtAuth": []}, {}],
+    )
     def post(self, request: Request) -> Response:
         bucket_take(action="verify_resend", ip=client_ip(request))
         if request.user is not None:
@@ -125,6 +177,12 @@ class PasswordResetView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="user_password_reset",
+        request=EmailInput,
+        responses={202: MessageOutput, **errors(400, 429)},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         bucket_take(action="password_reset", ip=client_ip(request))
         services.password_reset_request(email=valid(EmailInput, request)["email"])
@@ -135,6 +193,15 @@ class PasswordChangeView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="user_password_change",
+        request=PasswordChangeInput,
+        responses={
+            200: envelope("PasswordChangeOutput", user_id=serializers.IntegerField()),
+            **errors(400),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         user = services.password_reset_complete(**valid(PasswordChangeInput, request))
         return Response({"user_id": user.pk, "msg": "Your password is changed; log in again."})

@@ -1,0 +1,130 @@
+"""The OpenAPI schema: valid, complete, and what the service really answers."""
+
+import re
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate as validate_spec
+
+from tests.conftest import PASSWORD, client_for
+
+pytestmark = pytest.mark.django_db
+
+ROUTES = {
+    ("post", "/user"),
+    ("put", "/user"),
+    ("delete", "/user"),
+    ("get", "/user/{user_id}"),
+    ("post", "/user/search"),
+    ("post", "/login"),
+    ("post", "/login/refresh"),
+    ("post", "/logout"),
+    ("post", "/logout/all"),
+    ("get", "/user/sessions"),
+    ("delete", "/user/sessions/{session_id}"),
+    ("get", "/user/verify"),
+    ("post", "/user/verify/resend"),
+    ("post", "/user/password/reset"),
+    ("post", "/user/password/change"),
+    ("post", "/user/data"),
+    ("put", "/user/data"),
+    ("post", "/user/data/search"),
+    ("get", "/user/data/{data_id}"),
+    ("delete", "/user/data/{data_id}"),
+    ("post", "/kafka/publish"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/health/live"),
+    ("get", "/health/ready"),
+    ("get", "/metrics"),
+}
+
+
+@pytest.fixture(scope="module")
+def spec(django_db_blocker):
+    from rest_framework.test import APIClient
+
+    with django_db_blocker.unblock():
+        response = APIClient().get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def conforms(spec, method, template, response):
+    """The response body validates against the schema's response for its status."""
+    operation = spec["paths"][template][method]
+    declared = operation["responses"][str(response.status_code)]
+    schema = declared["content"]["application/json"]["schema"]
+    OAS30Validator({**schema, "components": spec["components"]}).validate(response.json())
+
+
+def test_schema_is_valid_openapi_3_and_lists_every_route(spec):
+    validate_spec(spec)
+    assert spec["openapi"].startswith("3.")
+    documented = {(method, path) for path, item in spec["paths"].items() for method in item}
+    assert documented >= ROUTES
+
+
+def test_real_responses_conform_to_the_schema(spec, api, admin, user_data_dir, settings):
+    settings.KAFKA_TOPICS = ["testing"]
+    created = api.post("/user", {"email": "doc@example.com", "password": PASSWORD}, format="json")
+    conforms(spec, "post", "/user", created)
+    conforms(spec, "post", "/user", api.post("/user", {"email": "bad"}, format="json"))
+    login = api.post("/login", {"email": "doc@example.com", "password": PASSWORD}, format="json")
+    conforms(spec, "post", "/login", login)
+    conforms(
+        spec, "post", "/login", api.post("/login", {"email": "x", "password": "y"}, format="json")
+    )
+    conforms(
+        spec,
+        "post",
+        "/login/refresh",
+        api.post("/login/refresh", {"refresh": login.json()["refresh"]}, format="json"),
+    )
+    client = api.__class__()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['token']}")
+    user_id = created.json()["user_id"]
+    conforms(spec, "get", "/user/{user_id}", client.get(f"/user/{user_id}"))
+    conforms(spec, "get", "/user/{user_id}", client.get("/user/987654"))
+    conforms(
+        spec,
+        "put",
+        "/user",
+        client.put("/user", {"user_id": user_id, "role": "admin"}, format="json"),
+    )
+    conforms(
+        spec, "post", "/user/search", client.post("/user/search", {"email": "doc"}, format="json")
+    )
+    conforms(spec, "get", "/user/sessions", client.get("/user/sessions"))
+    conforms(
+        spec,
+        "post",
+        "/user/password/reset",
+        api.post("/user/password/reset", {"email": "doc@example.com"}, format="json"),
+    )
+    upload = client.generic(
+        "POST", "/user/data", b"data", content_type="text/plain", HTTP_FILENAME="d.txt"
+    )
+    conforms(spec, "post", "/user/data", upload)
+    data_id = upload.json()["data"]["data_id"]
+    conforms(
+        spec,
+        "put",
+        "/user/data",
+        client.put("/user/data", {"data_id": data_id, "comments": "c"}, format="json"),
+    )
+    conforms(spec, "post", "/user/data/search", client.post("/user/data/search", {}, format="json"))
+    conforms(spec, "get", "/.well-known/jwks.json", api.get("/.well-known/jwks.json"))
+    conforms(spec, "get", "/health/ready", api.get("/health/ready"))
+    publish = client_for(admin).post(
+        "/kafka/publish", {"topic": "testing", "value": 1}, format="json"
+    )
+    conforms(spec, "post", "/kafka/publish", publish)
+
+
+def test_docs_ui_works_offline(api):
+    response = api.get("/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert external == []
