@@ -1,0 +1,62 @@
+"""What can be checked here of the deployment files (no Docker engine on these machines)."""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from restapi import metrics
+from tests.conftest import BASE_DIR
+
+DEPLOY = BASE_DIR / "deploy"
+METRIC_NAMES = {
+    collector._name  # type: ignore[attr-defined]
+    for collector in vars(metrics).values()
+    if hasattr(collector, "_name") and hasattr(collector, "_type")
+} | {"restapi_outbox_pending", "restapi_outbox_oldest_pending_age_seconds"}
+
+
+def referenced_metrics(expression: str) -> set[str]:
+    names = set(re.findall(r"\b((?:http|restapi)_[a-z_]+)", expression))
+    return {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in names}
+
+
+def known(name: str) -> bool:
+    return (
+        name in METRIC_NAMES
+        or f"{name}_total" in METRIC_NAMES
+        or name.removesuffix("_total") in METRIC_NAMES
+    )
+
+
+def test_every_yaml_file_parses():
+    for path in DEPLOY.rglob("*.yml"):
+        assert yaml.safe_load(path.read_text()), path
+
+
+def test_alerts_and_dashboard_use_metrics_the_service_exports():
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((DEPLOY / "grafana" / "restapi-dashboard.json").read_text())
+    expressions += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(expressions) >= 15
+    for expression in expressions:
+        for name in referenced_metrics(expression):
+            assert known(name), f"{name} in {expression!r} is not exported"
+
+
+def test_image_runs_as_non_root_with_a_healthcheck_and_no_secrets():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert "HEALTHCHECK" in dockerfile and "/health/live" in dockerfile
+    assert "DEBUG=0" in dockerfile
+    ignored = (BASE_DIR / ".dockerignore").read_text().split()
+    assert {"certs/tls", "jwt/*.pem", ".venv", "var"} <= set(ignored)
+
+
+def test_compose_names_only_settings_the_service_reads():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    settings_text = "".join(p.read_text() for p in Path(BASE_DIR / "restapi").rglob("*.py"))
+    for name in compose["services"]["api"]["environment"]:
+        assert name.startswith("AWS_") or f'"{name}"' in settings_text, name
