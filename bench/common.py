@@ -1,6 +1,7 @@
 """What the benchmarks share: a throwaway database and the real gunicorn over HTTPS."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,12 @@ CA = BASE_DIR / "certs" / "tls" / "api" / "api-ca.pem"
 PORT = int(os.environ.get("PORT", "3444"))
 URL = f"https://localhost:{PORT}"
 PASSWORD = "bench password 123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def session() -> requests.Session:

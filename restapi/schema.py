@@ -42,3 +42,12 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 def envelope(name: str, **fields: Any) -> serializers.Serializer[None]:
     """A response body made of named fields, plus `msg`."""
     return inline_serializer(name, fields={**fields, "msg": serializers.CharField()})
+
+
+def page_envelope(
+    name: str, items_field: str, items: serializers.Serializer[Any]
+) -> serializers.Serializer[None]:
+    """A page of a cursor-paginated search: the items, `next_cursor` and `msg`."""
+    return envelope(
+        name, **{items_field: items, "next_cursor": serializers.CharField(allow_null=True)}
+    )

@@ -3,6 +3,18 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.serializers import Serializer
 
+from restapi.pagination import Page
+
+
+def page_body(
+    items_field: str, page: Page[Any], serializer_class: type[Serializer[Any]]
+) -> dict[str, Any]:
+    return {
+        items_field: serializer_class(page.items, many=True).data,
+        "next_cursor": page.next_cursor,
+        "msg": "success",
+    }
+
 
 def valid(serializer_class: type[Serializer[Any]], request: Request) -> dict[str, Any]:
     """The request body checked by an input serializer (a 400 with field errors otherwise)."""

@@ -5,15 +5,15 @@ from django.conf import settings
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
-from restapi.schema import envelope, errors
-from restapi.views import valid
+from restapi.schema import envelope, errors, page_envelope
+from restapi.views import page_body, valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
 from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
@@ -109,11 +109,7 @@ class DataSearchView(APIView):
         operation_id="data_search",
         request=DataSearchInput,
         responses={
-            200: envelope(
-                "DataSearchOutput",
-                data=DataOutput(many=True),
-                next_cursor=serializers.CharField(allow_null=True),
-            ),
+            200: page_envelope("DataSearchOutput", "data", DataOutput(many=True)),
             **errors(400, 401, 403),
         },
     )
@@ -121,13 +117,7 @@ class DataSearchView(APIView):
         query = valid(DataSearchInput, request)
         page = selectors.file_search(actor=request.user, **query)
         announce_read(request.user, "user.data.searched", found=len(page.items))
-        return Response(
-            {
-                "data": DataOutput(page.items, many=True).data,
-                "next_cursor": page.next_cursor,
-                "msg": "success",
-            }
-        )
+        return Response(page_body("data", page, DataOutput))
 
 
 def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from auth.ratelimit import bucket_take, client_ip
 from auth.services import session_renew, session_start
 from auth.views import request_origin, token_body
-from restapi.schema import MessageOutput, envelope, errors
-from restapi.views import valid
+from restapi.schema import MessageOutput, envelope, errors, page_envelope
+from restapi.views import page_body, valid
 from users import selectors, services
 from users.onetime import InvalidOneTimeToken
 from users.serializers import (
@@ -107,11 +107,7 @@ class UserSearchView(APIView):
         operation_id="user_search",
         request=UserSearchInput,
         responses={
-            200: envelope(
-                "UserSearchOutput",
-                users=UserOutput(many=True),
-                next_cursor=serializers.CharField(allow_null=True),
-            ),
+            200: page_envelope("UserSearchOutput", "users", UserOutput(many=True)),
             **errors(400, 401),
         },
     )
@@ -119,13 +115,7 @@ class UserSearchView(APIView):
         query = valid(UserSearchInput, request)
         page = selectors.user_search(actor=request.user, **query)
         announce_read(request.user, "user.searched", email=query["email"], found=len(page.items))
-        return Response(
-            {
-                "users": UserOutput(page.items, many=True).data,
-                "next_cursor": page.next_cursor,
-                "msg": "success",
-            }
-        )
+        return Response(page_body("users", page, UserOutput))
 
 
 class VerifyView(APIView):
