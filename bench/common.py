@@ -81,9 +81,9 @@ def running_server(extra_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes
             )
             for _ in range(100):
                 try:
-                    session().get(f"{URL}/health-probe", timeout=1)
+                    session().get(f"{URL}/health/live", timeout=1)
                     break
-                except requests.ConnectionError:
+                except requests.RequestException:
                     time.sleep(0.2)
             yield server
         finally:

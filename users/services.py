@@ -31,10 +31,12 @@ def _check_password_rules(password: str, user: User) -> None:
 
 
 def _save(user: User) -> None:
-    # The unique index on email decides races (two registrations, a change and a verify).
+    """Saves inside the caller's transaction, which a 409 rolls back whole (so no savepoint).
+
+    The unique index on email decides races (two registrations, a change and a verify).
+    """
     try:
-        with transaction.atomic():
-            user.save()
+        user.save()
     except IntegrityError as exc:
         raise EmailTaken() from exc
 
