@@ -104,7 +104,7 @@ def relay(kafka_broker, topic):
         "KAFKA_PUBLISH_EVENTS": "1",
         "KAFKA_BROKERS": kafka_broker.address,
         "KAFKA_USER_EVENTS_TOPIC": topic,
-        "KAFKA_OUTBOX_BATCH": "50",
+        "KAFKA_OUTBOX_BATCH": "20",
         "KAFKA_NUM_THREADS": "2",
     }
     return subprocess.Popen(
@@ -113,6 +113,10 @@ def relay(kafka_broker, topic):
         env=env,
         stdout=subprocess.DEVNULL,
     )
+
+
+# Small batches over a few thousand rows: the relay is still busy when it is killed.
+ROWS = 4000
 
 
 def test_relay_killed_mid_publish_loses_nothing(make_user, kafka, kafka_broker):
@@ -127,7 +131,7 @@ def test_relay_killed_mid_publish_loses_nothing(make_user, kafka, kafka_broker):
             value=json.dumps({"id": str(event_id), "n": i}),
             headers=[["event_id", str(event_id)]],
         )
-        for i in range(2000)
+        for i in range(ROWS)
     ]
     OutboxEvent.objects.bulk_create(rows)
     first = relay(kafka_broker, kafka)
@@ -135,7 +139,7 @@ def test_relay_killed_mid_publish_loses_nothing(make_user, kafka, kafka_broker):
     first.send_signal(signal.SIGKILL)
     first.wait()
     pending = OutboxEvent.objects.filter(sent_at=None).count()
-    assert 0 < pending < 2000
+    assert 0 < pending < ROWS
     second = relay(kafka_broker, kafka)
     try:
         wait_until(lambda: not OutboxEvent.objects.filter(sent_at=None).exists())
@@ -150,12 +154,12 @@ def test_relay_killed_mid_publish_loses_nothing(make_user, kafka, kafka_broker):
             m["headers"]["event_id"] for m in everything[:-1]
         }
 
-    messages = consume(kafka_broker.address, kafka, count=2000, where=first_copy)
+    messages = consume(kafka_broker.address, kafka, count=ROWS, where=first_copy)
     assert {m["headers"]["event_id"] for m in messages} == {str(row.event_id) for row in rows}
     # Duplicates are allowed (at least once); each copy carries the same event id.
     for message in everything:
         assert json.loads(message["value"])["id"] == message["headers"]["event_id"]
-    print(f"\n{len(everything) - 2000} duplicates after the SIGKILL, {pending} rows were pending")
+    print(f"\n{len(everything) - ROWS} duplicates after the SIGKILL, {pending} rows were pending")
 
 
 def new_outage_event(seen):
