@@ -158,3 +158,48 @@ def test_authentication_costs_one_query(api, user, django_assert_num_queries):
     headers = bearer(tokens_for(user).token)
     with django_assert_num_queries(1):
         assert get_self(api, user, **headers).status_code == 200
+
+
+# Every route that takes a JWT, with a body it would accept.
+JWT_ROUTES = [
+    ("get", "/user/{me}", None),
+    ("put", "/user", {"user_id": "{me}", "role": "user"}),
+    ("delete", "/user", {"user_id": "{me}"}),
+    ("post", "/user/search", {"email": "alice"}),
+    ("post", "/logout", None),
+    ("post", "/logout/all", None),
+    ("get", "/user/sessions", None),
+    ("delete", "/user/sessions/00000000-0000-0000-0000-000000000000", None),
+    ("put", "/user/data", {"data_id": 1}),
+    ("post", "/user/data/search", {}),
+    ("get", "/user/data/1", None),
+    ("delete", "/user/data/1", None),
+    ("post", "/kafka/publish", {"topic": "user.events", "value": 1}),
+]
+
+
+def call(api, user, method, path, body, **headers):
+    fill = str(user.pk)
+    path = path.replace("{me}", fill)
+    if body is not None:
+        body = {k: int(fill) if v == "{me}" else v for k, v in body.items()}
+    return getattr(api, method)(path, body, format="json", **headers)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), JWT_ROUTES)
+def test_every_jwt_route_refuses_bad_tokens(api, user, method, path, body):
+    expired = AccessToken()
+    expired.payload |= valid_claims(user) | {"jti": expired["jti"]}
+    expired.set_exp(lifetime=-expired.lifetime * 2)
+    forged = signed(valid_claims(user), key=ec.generate_private_key(ec.SECP256R1()))
+    hmac_token = signed(valid_claims(user), key="x" * 32, algorithm="HS256")
+    for token, code in (
+        (str(expired), "token_expired"),
+        (forged, "invalid_token"),
+        (hmac_token, "invalid_token"),
+    ):
+        assert_error(call(api, user, method, path, body, **bearer(token)), 401, code)
+    good = tokens_for(user).token
+    user.state = UserState.DEACTIVATED
+    user.save()
+    assert_error(call(api, user, method, path, body, **bearer(good)), 401, "invalid_token")

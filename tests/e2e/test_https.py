@@ -40,6 +40,20 @@ def test_register_login_read_over_https_with_keep_alive(server):
     assert missing.status_code == 401
     assert missing.json()["code"] == "not_authenticated"
 
+    # Logout is seen at once by every worker: new connections spread over both.
+    assert (
+        http.post(f"{server.url}/logout", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 204
+    )
+    for _ in range(6):
+        after = requests.get(
+            f"{server.url}/user/{user_id}",
+            headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+            verify=str(server.ca),
+            timeout=10,
+        )
+        assert after.status_code == 401
+
 
 def test_certificate_is_verified_against_the_ca(server):
     with pytest.raises(requests.exceptions.SSLError):
