@@ -16,7 +16,8 @@ from users.models import User, UserState
 class JWTAuthentication(SimpleJWTAuthentication):
     """`Authorization: Bearer <jwt>` or the seed's `<TOKEN_HEADER>: <jwt>`; one query a request."""
 
-    def get_header(self, request: Request) -> bytes | None:
+    # simplejwt's stubs say bytes; its code returns None without a header, as this does.
+    def get_header(self, request: Request) -> bytes | None:  # type: ignore[override]
         header = super().get_header(request)
         if header is not None:
             return header
@@ -27,13 +28,13 @@ class JWTAuthentication(SimpleJWTAuthentication):
 
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:
-            return AccessToken(raw_token)
+            return AccessToken(raw_token)  # type: ignore[arg-type]  # simplejwt takes bytes
         except ExpiredTokenError as exc:
             raise TokenExpired() from exc
         except TokenError as exc:
             raise InvalidAccessToken() from exc
 
-    def get_user(self, validated_token: Any) -> User:
+    def get_user(self, validated_token: Any) -> User:  # type: ignore[override]
         """The token's user, if its session is live: one query, so revocation is immediate."""
         try:
             session = Session.objects.select_related("user").get(

@@ -11,6 +11,7 @@ import hmac
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -66,7 +67,7 @@ RETURNING tokens
 def bucket_take(*, action: str, ip: str) -> None:
     """Takes one token from the (action, ip) bucket, or raises 429 with Retry-After."""
     rate = Rate.parse(settings.RATE_LIMITS[action])
-    params = {
+    params: dict[str, Any] = {
         "key": f"{action}:{ip}",
         "capacity": rate.capacity,
         "now": time.time(),
@@ -109,7 +110,7 @@ def login_attempt_claim(*, email: str) -> None:
     free = settings.LOGIN_FREE_FAILURES
     cap = settings.LOGIN_MAX_WAIT_SECONDS
     key = account_key(email)
-    params = {
+    params: dict[str, Any] = {
         "key": key,
         "now": time.time(),
         "free": free,

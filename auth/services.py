@@ -4,7 +4,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -76,7 +76,7 @@ def _tokens(session: Session, user: User) -> Tokens:
     return Tokens(token=access_token_for(user, session_id=session.pk), refresh=refresh)
 
 
-def _refresh_expiry() -> timezone.datetime:
+def _refresh_expiry() -> datetime:
     return timezone.now() + timedelta(seconds=settings.TOKEN_REFRESH_EXPIRATION_SECONDS)
 
 

@@ -15,7 +15,7 @@ from auth.serializers import LoginInput, RefreshInput, SessionOutput
 from restapi.exceptions import ApiError, NotFound
 from restapi.metrics import LOGINS
 from restapi.schema import envelope, errors
-from restapi.views import valid
+from restapi.views import AuthenticatedRequest, valid
 from users.serializers import UserOutput, UserWithTokens
 
 
@@ -79,14 +79,14 @@ class RefreshView(APIView):
 
 class LogoutView(APIView):
     @extend_schema(operation_id="logout", request=None, responses={204: None, **errors(401)})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         services.user_logout(user=request.user, session_id=uuid.UUID(request.auth["sid"]))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutAllView(APIView):
     @extend_schema(operation_id="logout_all", request=None, responses={204: None, **errors(401)})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         services.user_logout(user=request.user, session_id=None)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -99,16 +99,16 @@ class SessionListView(APIView):
             **errors(401),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         sessions = selectors.sessions_active_for(user=request.user)
         context = {"current_session": request.auth["sid"]}
-        data = SessionOutput(sessions, many=True, context=context).data
+        data = SessionOutput(sessions, many=True, context=context).data  # type: ignore[arg-type]
         return Response({"sessions": data, "msg": "success"})
 
 
 class SessionDetailView(APIView):
     @extend_schema(operation_id="session_revoke", responses={204: None, **errors(401, 404)})
-    def delete(self, request: Request, session_id: uuid.UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, session_id: uuid.UUID) -> Response:
         if not services.user_logout(user=request.user, session_id=session_id):
             raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)

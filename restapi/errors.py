@@ -65,7 +65,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None or not isinstance(exc, exceptions.APIException):
         return None
     if isinstance(exc, ApiError):
-        body = error_body(str(exc.detail), exc.get_codes())
+        body = error_body(str(exc.detail), str(exc.get_codes()))
     elif isinstance(exc, exceptions.ValidationError):
         code, msg = DRF_ERRORS[exceptions.ValidationError]
         body = error_body(msg, code, _field_errors(exc.detail))

@@ -6,7 +6,7 @@ from rest_framework import exceptions, status
 class ApiError(exceptions.APIException):
     """Base of the application's errors: a status, a stable code and a human sentence."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "bad_request"
     default_detail = "The request could not be processed."
 

@@ -9,7 +9,8 @@ from rest_framework import serializers
 class ErrorOutput(serializers.Serializer[None]):
     msg = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(
+    # Only describes the error body; it is never validated, so hiding .errors is harmless.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 

@@ -2,14 +2,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 
 from kafka_events.views import IsAdmin
 from restapi import health
 from restapi.errors import not_found_view
 from restapi.metrics import metrics_view
 
-DOCS_ACCESS = [AllowAny] if settings.API_DOCS_PUBLIC else [IsAdmin]
+DOCS_ACCESS: list[type[BasePermission]] = [AllowAny] if settings.API_DOCS_PUBLIC else [IsAdmin]
 
 urlpatterns = [
     path("health/live", health.LiveView.as_view()),

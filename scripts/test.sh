@@ -49,6 +49,7 @@ export DEBUG=1
 
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
+"$BIN/mypy" restapi users auth userdata kafka_events
 "$BIN/python" manage.py makemigrations --check --dry-run
 "$BIN/python" manage.py collectstatic --no-input -v0
 "$BIN/python" -m pytest "$@"

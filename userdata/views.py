@@ -1,4 +1,5 @@
 import base64
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
 from restapi.schema import envelope, errors, page_envelope
-from restapi.views import page_body, valid
+from restapi.views import AuthenticatedRequest, page_body, valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
 from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
@@ -26,7 +27,7 @@ class LengthRequired(ApiError):
     default_detail = "Send the file with a Content-Length header."
 
 
-def upload_headers(request: Request) -> dict[str, object]:
+def upload_headers(request: Request) -> dict[str, Any]:
     """Metadata headers; `data-type` and `data_type` both reach Django as HTTP_DATA_TYPE."""
     meta = request.META
     raw = {
@@ -83,7 +84,7 @@ class DataView(APIView):
         request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={201: DATA_RECORD, **errors(400, 401, 403, 404, 411, 413, 503)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         length = content_length(request)
         headers = upload_headers(request)
         owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
@@ -97,7 +98,7 @@ class DataView(APIView):
         request=DataUpdateInput,
         responses={200: DATA_RECORD, **errors(400, 401, 404)},
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(DataUpdateInput, request)
         record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
         record = services.file_update(record=record, **data)
@@ -113,7 +114,7 @@ class DataSearchView(APIView):
             **errors(400, 401, 403),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         query = valid(DataSearchInput, request)
         page = selectors.file_search(actor=request.user, **query)
         announce_read(request.user, "user.data.searched", found=len(page.items))
@@ -122,8 +123,9 @@ class DataSearchView(APIView):
 
 def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
     disposition = content_disposition(record.filename)
-    if settings.S3_PRESIGNED_DOWNLOADS and isinstance(storage.backend(), storage.S3Backend):
-        url = storage.backend().presigned_url(
+    backend = storage.backend()
+    if settings.S3_PRESIGNED_DOWNLOADS and isinstance(backend, storage.S3Backend):
+        url = backend.presigned_url(
             record.key, filename_header=disposition, content_type=record.content_type
         )
         return HttpResponseRedirect(url)
@@ -152,11 +154,13 @@ class DataDetailView(APIView):
             **errors(401, 404, 503),
         },
     )
-    def get(self, request: Request, data_id: int) -> StreamingHttpResponse | HttpResponseRedirect:
+    def get(
+        self, request: AuthenticatedRequest, data_id: int
+    ) -> StreamingHttpResponse | HttpResponseRedirect:
         return download(selectors.file_get_for_owner(actor=request.user, data_id=data_id))
 
     @extend_schema(operation_id="data_delete", responses={204: None, **errors(401, 404)})
-    def delete(self, request: Request, data_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, data_id: int) -> Response:
         services.file_delete(
             record=selectors.file_get_for_owner(actor=request.user, data_id=data_id)
         )

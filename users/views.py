@@ -15,8 +15,9 @@ from auth.ratelimit import bucket_take, client_ip
 from auth.services import session_renew, session_start
 from auth.views import request_origin, token_body
 from restapi.schema import MessageOutput, envelope, errors, page_envelope
-from restapi.views import page_body, valid
+from restapi.views import AuthenticatedRequest, page_body, valid
 from users import selectors, services
+from users.models import User
 from users.onetime import InvalidOneTimeToken
 from users.serializers import (
     EmailInput,
@@ -69,7 +70,7 @@ class UserView(APIView):
         request=UserUpdateInput,
         responses={200: UserWithTokens, **errors(400, 401, 403, 404, 409, 429)},
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(UserUpdateInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data.pop("user_id"))
         own_session = uuid.UUID(request.auth["sid"])
@@ -87,7 +88,7 @@ class UserView(APIView):
         request=UserIdInput,
         responses={204: None, **errors(400, 401, 404)},
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         data = valid(UserIdInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data["user_id"])
         services.user_deactivate(user=user)
@@ -96,7 +97,7 @@ class UserView(APIView):
 
 class UserDetailView(APIView):
     @extend_schema(operation_id="user_get", responses={200: UserMessage, **errors(401, 404)})
-    def get(self, request: Request, user_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, user_id: int) -> Response:
         user = selectors.user_get_for_actor(actor=request.user, user_id=user_id)
         announce_read(request.user, "user.read", user_id=user.pk)
         return Response({**UserOutput(user).data, "msg": "success"})
@@ -111,7 +112,7 @@ class UserSearchView(APIView):
             **errors(400, 401),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         query = valid(UserSearchInput, request)
         page = selectors.user_search(actor=request.user, **query)
         announce_read(request.user, "user.searched", email=query["email"], found=len(page.items))
@@ -150,11 +151,11 @@ class VerifyResendView(APIView):
         operation_id="user_verify_resend",
         request=EmailInput,
         responses={202: MessageOutput, **errors(400, 429)},
-        auth=[{"jwtAuth": []}, {}],
+        auth=[{"jwtAuth": []}, {}],  # type: ignore[list-item]
     )
     def post(self, request: Request) -> Response:
         bucket_take(action="verify_resend", ip=client_ip(request))
-        if request.user is not None:
+        if isinstance(request.user, User):
             services.verification_resend(user=request.user)
         else:
             services.verification_resend_by_email(email=valid(EmailInput, request)["email"])

@@ -44,4 +44,4 @@ else:
         "and deployed on PostgreSQL.",
         file=sys.stderr,
     )
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite_path}}
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_sqlite_path)}}
