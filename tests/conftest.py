@@ -314,6 +314,15 @@ class Server:
     log: Path
     pid: int
 
+    def log_after(self, text: str, timeout: float = 10) -> str:
+        """The server's log once it contains `text`: gunicorn writes the access log line
+        after the response has gone out, so a test may read before it is there."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log.read_text()):
+            assert time.monotonic() < deadline, f"{text!r} never reached the log"
+            time.sleep(0.05)
+        return log
+
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
         return [int(pid) for pid in children]
