@@ -47,9 +47,8 @@ def test_metrics_are_the_sum_over_every_worker(server):
 def test_access_log_is_json_with_the_request_id(server):
     response = fresh_connection_get(server, "/health/live", **{"X-Request-ID": "e2e-trace-7"})
     assert response.headers["X-Request-ID"] == "e2e-trace-7"
-    lines = [
-        json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
-    ]
+    log = server.log_after('"request_id": "e2e-trace-7"')
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     record = next(line for line in lines if line["request_id"] == "e2e-trace-7")
     assert (record["method"], record["path"], record["status"]) == ("GET", "/health/live", 200)
     assert record["duration_ms"] >= 0
