@@ -16,6 +16,7 @@ from restapi.exceptions import ApiError, NotFound
 from restapi.metrics import LOGINS
 from restapi.schema import envelope, errors
 from restapi.views import AuthenticatedRequest, valid
+from users.models import User
 from users.serializers import UserOutput, UserWithTokens
 
 
@@ -30,6 +31,11 @@ def token_body(tokens: services.Tokens) -> dict[str, str]:
     return {"token": tokens.token, "refresh": tokens.refresh}
 
 
+def user_with_tokens(user: User, tokens: services.Tokens) -> dict[str, Any]:
+    """The body of a login or a registration: the UserShape and the session's tokens."""
+    return {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
+
+
 class LoginView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -41,8 +47,8 @@ class LoginView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        bucket_take(action="login", ip=client_ip(request))
         try:
+            bucket_take(action="login", ip=client_ip(request))
             user, tokens = services.user_login(
                 **valid(LoginInput, request), **request_origin(request)
             )
@@ -53,8 +59,7 @@ class LoginView(APIView):
             LOGINS.labels("rate_limited").inc()
             raise
         LOGINS.labels("success").inc()
-        body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
 
 
 class RefreshView(APIView):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import (
@@ -53,11 +53,13 @@ class OutboxCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from kafka_events.models import OutboxEvent
 
-        pending = OutboxEvent.objects.filter(sent_at=None)
-        oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+        backlog = OutboxEvent.objects.filter(sent_at=None).aggregate(
+            count=Count("id"), oldest=Min("created_at")
+        )
+        oldest = backlog["oldest"]
         age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily(
-            "restapi_outbox_pending", "Outbox rows not yet delivered", value=pending.count()
+            "restapi_outbox_pending", "Outbox rows not yet delivered", value=backlog["count"]
         )
         yield GaugeMetricFamily(
             "restapi_outbox_oldest_pending_age_seconds",

@@ -3,6 +3,7 @@
 import pytest
 from django.db import OperationalError
 from django.db.migrations.executor import MigrationExecutor
+from prometheus_client import REGISTRY
 
 from restapi import health
 from tests.conftest import PASSWORD
@@ -77,6 +78,18 @@ def test_outbox_backlog_is_reported(api, user, kafka):
     assert metric(api, "restapi_outbox_pending ") == ["restapi_outbox_pending 2.0"]
     age = float(metric(api, "restapi_outbox_oldest_pending_age_seconds ")[0].split()[1])
     assert age >= 0
+
+
+def test_per_ip_limited_logins_are_counted(api, user, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "1/60"}
+    sample = {"outcome": "rate_limited"}
+    before = REGISTRY.get_sample_value("restapi_logins_total", sample) or 0
+    api.post("/login", {"email": user.email, "password": PASSWORD}, format="json")
+    assert (
+        api.post("/login", {"email": user.email, "password": PASSWORD}, format="json").status_code
+        == 429
+    )
+    assert REGISTRY.get_sample_value("restapi_logins_total", sample) == before + 1
 
 
 def test_metrics_token_protects_metrics(api, settings):

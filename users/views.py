@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from auth.ratelimit import bucket_take, client_ip
 from auth.services import session_renew, session_start
-from auth.views import request_origin, token_body
+from auth.views import request_origin, token_body, user_with_tokens
 from restapi.schema import MessageOutput, envelope, errors, page_envelope
 from restapi.views import AuthenticatedRequest, page_body, valid
 from users import selectors, services
@@ -62,7 +62,7 @@ class UserView(APIView):
                 body = {**UserOutput(user).data, "msg": "Confirm your email to log in."}
             else:
                 tokens = session_start(user=user, **request_origin(request))
-                body = {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
+                body = user_with_tokens(user, tokens)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(

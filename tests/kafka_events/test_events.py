@@ -4,6 +4,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.db import transaction
+from prometheus_client import REGISTRY
 
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher, publisher
@@ -148,7 +149,10 @@ def test_failed_delivery_is_retried_later_and_holds_back_the_users_later_events(
     announce(user, "user.updated")
     announce(user, "user.logged_out")
     dead = Publisher()
+    failed_before = REGISTRY.get_sample_value("restapi_outbox_failed_total") or 0
     assert dead.publish_pending() == 2
+    # Only the first row was tried to the end: the second waits behind it.
+    assert REGISTRY.get_sample_value("restapi_outbox_failed_total") == failed_before + 1
     first, second = OutboxEvent.objects.order_by("id")
     assert first.sent_at is None and first.attempts == 1 and first.last_error
     assert first.next_attempt_at > first.created_at
@@ -159,7 +163,9 @@ def test_failed_delivery_is_retried_later_and_holds_back_the_users_later_events(
 
 def test_purge_removes_sent_rows_after_retention(user, kafka, settings):
     announce(user, "user.updated")
+    published_before = REGISTRY.get_sample_value("restapi_outbox_published_total") or 0
     publish_all()
+    assert REGISTRY.get_sample_value("restapi_outbox_published_total") == published_before + 1
     settings.KAFKA_OUTBOX_RETENTION_HOURS = 0
     announce(user, "user.logged_out")
     Publisher()._purge_if_due()
