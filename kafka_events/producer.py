@@ -69,7 +69,9 @@ class Publisher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._purged_at = 0.0
+        # The first pass purges: time.monotonic() may be smaller than the interval on a
+        # freshly booted machine.
+        self._purged_at = -float(PURGE_EVERY_SECONDS)
 
     def producer(self) -> Producer:
         with self._lock:
