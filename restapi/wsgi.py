@@ -17,5 +17,5 @@ from django.conf import settings  # noqa: E402
 
 from kafka_events.producer import publisher  # noqa: E402
 
-if settings.KAFKA_ENABLED:
+if settings.KAFKA_ENABLED and settings.KAFKA_PUBLISH_FROM_WEB:
     publisher.start()

@@ -7,6 +7,8 @@ from restapi.env import env_bool, env_int, env_list, env_optional_path, env_str
 KAFKA_ENABLED = env_bool("KAFKA_ENABLED", default=False)
 KAFKA_PUBLISH_EVENTS = env_bool("KAFKA_PUBLISH_EVENTS", default=False)
 KAFKA_PUBLISH_READ_EVENTS = env_bool("KAFKA_PUBLISH_READ_EVENTS", default=False)
+# 0 leaves publishing to a separate `manage.py kafka_relay` (the web workers only write rows).
+KAFKA_PUBLISH_FROM_WEB = env_bool("KAFKA_PUBLISH_FROM_WEB", default=True)
 KAFKA_LOG_LABEL = env_str("KAFKA_LOG_LABEL", "restapi")
 KAFKA_BROKERS = env_str("KAFKA_BROKERS")
 KAFKA_TOPICS = env_list("KAFKA_TOPICS")

@@ -220,3 +220,26 @@ def test_broker_outage_during_a_burst_loses_nothing_and_keeps_per_user_order(ser
     for key in {key for _, key in expected}:
         committed = [str(event_id) for event_id, k in expected if k == key]
         assert [e["id"] for e in received if f"user-{e['user_id']}" == key] == committed
+
+
+@pytest.mark.parametrize(("from_web", "publishing"), [("1", "True"), ("0", "False")])
+def test_web_workers_publish_unless_a_separate_relay_does(kafka_broker, from_web, publishing):
+    worker = (
+        "import restapi.wsgi; from kafka_events.producer import publisher; print(publisher.running)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", worker],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DB_NAME": django_settings.DATABASES["default"]["NAME"],
+            "KAFKA_ENABLED": "1",
+            "KAFKA_BROKERS": kafka_broker.address,
+            "KAFKA_PUBLISH_FROM_WEB": from_web,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == publishing
