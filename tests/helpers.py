@@ -1,7 +1,11 @@
 from typing import Any
 
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
 import jwt
 from auth.keys import key_ring
+from tests.conftest import BASE_DIR
 
 TOKEN_FIELDS = {"user_id", "email", "state", "verified", "role", "created_at", "updated_at"}
 
@@ -21,3 +25,14 @@ def claims(token: str) -> dict[str, Any]:
     assert header["alg"] == "ES256"
     key = key_ring().verifiers[header["kid"]]
     return jwt.decode(token, key, algorithms=["ES256"])  # type: ignore[no-any-return]
+
+
+YAMLLINT = YamlLintConfig(file=str(BASE_DIR / ".yamllint"))
+
+
+def yaml_problems(text: str) -> list[str]:
+    """What yamllint finds in the text, with the project's .yamllint."""
+    return [
+        f"{problem.line}:{problem.column} {problem.message}"
+        for problem in linter.run(text, YAMLLINT)
+    ]

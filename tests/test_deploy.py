@@ -8,6 +8,7 @@ import yaml
 
 from restapi import metrics
 from tests.conftest import BASE_DIR
+from tests.helpers import YAMLLINT, yaml_problems
 
 DEPLOY = BASE_DIR / "deploy"
 METRIC_NAMES = {
@@ -30,9 +31,16 @@ def known(name: str) -> bool:
     )
 
 
-def test_every_yaml_file_parses():
-    for path in DEPLOY.rglob("*.yml"):
+def test_every_yaml_file_lints():
+    paths = [
+        path
+        for path in DEPLOY.rglob("*.y*ml")
+        if not YAMLLINT.is_file_ignored(str(path.relative_to(BASE_DIR)))
+    ]
+    assert len(paths) == 5
+    for path in paths:
         assert yaml.safe_load(path.read_text()), path
+        assert yaml_problems(path.read_text()) == [], path
 
 
 def test_alerts_and_dashboard_use_metrics_the_service_exports():

@@ -32,6 +32,7 @@ from tests.conftest import (
     free_port,
     make_production_assets,
 )
+from tests.helpers import yaml_problems
 
 HELM = Path(sys.executable).parent / "helm"
 CHART = BASE_DIR / "deploy" / "helm" / "restapi"
@@ -124,6 +125,16 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 def test_chart_lints_strictly(values):
     result = helm("lint", values)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values", [REQUIRED, EVERYTHING], ids=["required", "everything"])
+def test_rendered_yaml_lints(values):
+    result = helm("template", values)
+    assert result.returncode == 0, result.stderr
+    documents = [text.strip() + "\n" for text in result.stdout.split("\n---\n") if text.strip()]
+    assert len(documents) >= 6
+    for document in documents:
+        assert yaml_problems(document) == [], document
 
 
 @pytest.mark.parametrize("version", ["1.29.0", "1.37.0"])

@@ -210,7 +210,8 @@ containers:
   - name: {{ .name }}
     image: {{ include "restapi.image" .root }}
     imagePullPolicy: {{ .root.Values.image.pullPolicy }}
-    command: {{ toJson .command }}
+    command:
+      {{- toYaml .command | nindent 6 }}
     env:
       {{- include "restapi.env" .root | nindent 6 }}
     envFrom:
