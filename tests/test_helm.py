@@ -216,7 +216,7 @@ def test_service_budget_autoscaler_and_monitor_select_the_api_pods():
         "name": "r-restapi",
     }
     assert "replicas" not in api["spec"]  # the autoscaler owns it
-    assert render(REQUIRED)[2]["spec"]["replicas"] == 2
+    assert named(render(REQUIRED), "Deployment", "r-restapi")["spec"]["replicas"] == 2
 
     monitor = named(docs, "ServiceMonitor", "r-restapi")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
