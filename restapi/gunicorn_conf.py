@@ -14,8 +14,9 @@ from restapi.env import env_bool, env_int, env_path, env_str
 
 bind = [env_str("API_ENDPOINT", "0.0.0.0:3000")]
 
-# gthread keeps TLS keep-alive connections open without tying up a worker process.
-worker_class = "gthread"
+# gthread keeps TLS keep-alive connections open without tying up a worker process; this
+# one also bounds how long a stalled client can hold a thread (API_READ_TIMEOUT_SECONDS).
+worker_class = "restapi.gunicorn_worker.ThreadWorker"
 workers = env_int("API_WORKERS", multiprocessing.cpu_count())
 threads = env_int("API_THREADS", 8)
 keepalive = env_int("API_KEEPALIVE_SECONDS", 30)

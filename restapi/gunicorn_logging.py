@@ -1,4 +1,5 @@
 import json
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -29,3 +30,11 @@ class JsonAccessLogger(Logger):
             "user_agent": atoms["a"],
         }
         self.access_log.info(json.dumps(record))
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        # A client that stalls past API_READ_TIMEOUT_SECONDS is closed on purpose
+        # (restapi/gunicorn_worker.py): one line, not a traceback per connection.
+        if isinstance(sys.exc_info()[1], TimeoutError):
+            self.info("Closed a connection that stalled mid-request")
+            return
+        super().exception(msg, *args, **kwargs)

@@ -1,0 +1,131 @@
+"""gunicorn as restapi/gunicorn_conf.py sets it up, each test on a small server of its own:
+stalled clients cannot take every thread, client certificates are required when asked
+for, and the container's health check works either way."""
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import BASE_DIR, free_port, wait_for_port
+
+
+@dataclass(frozen=True)
+class SmallServer:
+    port: int
+    tls: Path
+    env: dict[str, str]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.tls / "api" / "api-ca.pem")
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, **settings: str) -> Iterator[SmallServer]:
+    tls = tmp_path / "tls"
+    subprocess.run(
+        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "API_ENDPOINT": f"127.0.0.1:{port}",
+        "API_TLS_CERT": str(tls / "api" / "api.crt"),
+        "API_TLS_KEY": str(tls / "api" / "api.key"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **settings,
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process, log)
+        yield SmallServer(port=port, tls=tls, env=env, log=log)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(10)  # a TimeoutError here means the server still holds it
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionError, ssl.SSLError):
+        return True
+
+
+def healthcheck(env: dict[str, str]) -> int:
+    return subprocess.run(
+        [sys.executable, "-m", "restapi.healthcheck"], cwd=BASE_DIR, env=env, timeout=30
+    ).returncode
+
+
+def test_stalled_clients_cannot_take_every_thread(tmp_path):
+    with gunicorn(
+        tmp_path, API_WORKERS="1", API_THREADS="2", API_READ_TIMEOUT_SECONDS="1"
+    ) as server:
+        stalled = []
+        for _ in range(3):  # more than the threads: one byte of a TLS handshake, then nothing
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.send(b"\x16")
+            stalled.append(sock)
+        context = ssl.create_default_context(cafile=server.ca)
+        for _ in range(3):  # a finished handshake, then half a request
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            tls_sock = context.wrap_socket(sock, server_hostname="localhost")
+            tls_sock.send(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n")
+            stalled.append(tls_sock)
+
+        started = time.monotonic()
+        response = requests.get(f"{server.url}/health/live", verify=server.ca, timeout=15)
+        assert response.status_code == 200
+        assert time.monotonic() - started < 10
+        assert all(closed_by_server(sock) for sock in stalled)
+        log = server.log.read_text()
+        assert "Closed a connection that stalled mid-request" in log
+        assert "Traceback" not in log
+
+
+def test_client_certificates_are_required_with_client_auth(tmp_path):
+    ca = str(tmp_path / "tls" / "api" / "api-ca.pem")
+    with gunicorn(tmp_path, API_TLS_CLIENT_AUTH="1", API_TLS_CA=ca) as server:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{server.url}/health/live", verify=server.ca, timeout=10)
+        client = (str(server.tls / "api" / "client.crt"), str(server.tls / "api" / "client.key"))
+        response = requests.get(
+            f"{server.url}/health/live", verify=server.ca, cert=client, timeout=10
+        )
+        assert response.status_code == 200
+        # The container's health check has no client certificate: it checks the port.
+        assert healthcheck(server.env) == 0
+    assert healthcheck(server.env) == 1
+
+
+def test_the_health_check_asks_for_an_allowed_host(tmp_path):
+    with gunicorn(tmp_path) as server:
+        assert healthcheck({**server.env, "DJANGO_ALLOWED_HOSTS": "api.example.com"}) == 0
+    assert healthcheck(server.env) == 1
