@@ -268,6 +268,15 @@ def test_every_pod_runs_unprivileged_with_its_secrets_mounted_read_only(values):
         assert container["envFrom"] == [{"secretRef": {"name": "restapi-env"}}]
 
 
+def test_probes_check_only_the_port_when_client_certificates_are_required():
+    for values, check in ((REQUIRED, "httpGet"), (EVERYTHING, "tcpSocket")):
+        [api] = named(render(values), "Deployment", "r-restapi")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert check in api[probe], probe
+
+
 def test_the_relay_deployment_takes_publishing_from_the_web_workers():
     with_kafka = merged(REQUIRED, {"kafka": {"enabled": True, "brokers": "kafka:9092"}})
     docs = render(with_kafka)

@@ -69,7 +69,7 @@ class Image:
     workdir: str = "/"
     user: str = "root"
     cmd: list[str] = field(default_factory=list)
-    healthcheck: str = ""
+    healthcheck: list[str] = field(default_factory=list)
 
     def local(self, text: str) -> str:
         """The image's absolute paths, inside the directory standing for its root."""
@@ -132,7 +132,7 @@ def build(root: Path) -> Image:
         elif keyword == "CMD":
             image.cmd = json.loads(rest)
         elif keyword == "HEALTHCHECK":
-            image.healthcheck = rest.split(" CMD ", 1)[1]
+            image.healthcheck = json.loads(rest.split(" CMD ", 1)[1])
         else:
             assert keyword in ("FROM", "EXPOSE"), keyword
     return image
@@ -156,7 +156,8 @@ def test_the_image_builds_in_a_shell_and_its_cmd_passes_its_healthcheck(tmp_path
         **image.env,
         "API_ENDPOINT": f"127.0.0.1:{port}",  # servers here listen on loopback only
         "DJANGO_SECRET_KEY": "a-long-random-secret-" + os.urandom(24).hex(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Not 127.0.0.1, where the HEALTHCHECK connects: it sends an allowed Host.
+        "DJANGO_ALLOWED_HOSTS": "api.example.com",
         "POSTGRES_ENDPOINT": f"{database['HOST']}:{database['PORT']}",
         "POSTGRES_USERNAME": database["USER"],
         "POSTGRES_PASSWORD": database["PASSWORD"] or "",
@@ -180,7 +181,7 @@ def test_the_image_builds_in_a_shell_and_its_cmd_passes_its_healthcheck(tmp_path
     try:
         wait_for_https(f"https://localhost:{port}", assets.api_ca, server, log)
         healthcheck = subprocess.run(
-            ["/bin/sh", "-c", image.healthcheck.replace(":3000/", f":{port}/")],
+            [image.local(arg) for arg in image.healthcheck],
             cwd=app,
             env=env,
             capture_output=True,
@@ -191,6 +192,7 @@ def test_the_image_builds_in_a_shell_and_its_cmd_passes_its_healthcheck(tmp_path
         # The admin's static files, collected at build time, are served by the app.
         static = requests.get(
             f"https://localhost:{port}/static/admin/css/base.css",
+            headers={"Host": "api.example.com"},
             verify=str(assets.api_ca),
             timeout=10,
         )

@@ -53,6 +53,7 @@ def test_production_starts_with_real_secrets(production_assets):
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
         ({"TOKEN_ALGO_PRIVATE_KEY": "/nonexistent.pem"}, "TOKEN_ALGO_PRIVATE_KEY"),
         ({"API_TLS_CLIENT_AUTH": "1"}, "API_TLS_CA"),
+        ({"API_TLS_CLIENT_AUTH": "true"}, "API_TLS_CA"),
     ],
 )
 def test_production_refuses_unsafe_settings(production_assets, change, complaint):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from restapi.env import env_path, env_str, is_dev_asset
+from restapi.env import env_bool, env_path, env_str, is_dev_asset
 
 
 def check_production_settings(settings: dict[str, Any]) -> None:
@@ -29,7 +29,7 @@ def check_production_settings(settings: dict[str, Any]) -> None:
             problems.append(f"{name}: {path} does not exist")
         elif is_dev_asset(path):
             problems.append(f"{name}: {path} is a development asset")
-    if env_str("API_TLS_CLIENT_AUTH") == "1" and not env_str("API_TLS_CA"):
+    if env_bool("API_TLS_CLIENT_AUTH") and not env_str("API_TLS_CA"):
         problems.append("API_TLS_CLIENT_AUTH=1 needs API_TLS_CA")
     if problems:
         raise ImproperlyConfigured("Refusing to start with DEBUG=0: " + "; ".join(problems))

@@ -124,6 +124,19 @@ the JWT keys, so each mounts the same Secrets.
 {{- end }}
 {{- end -}}
 
+{{/*
+With client certificates required (api.clientAuth), the kubelet has none to present: the
+probes then only check that the port takes connections; the migration hook still keeps
+pods off an unmigrated schema.
+*/}}
+{{- define "restapi.probe" -}}
+{{- if .root.Values.api.clientAuth -}}
+tcpSocket: {port: https}
+{{- else -}}
+httpGet: {path: {{ .path }}, port: https, scheme: HTTPS}
+{{- end -}}
+{{- end -}}
+
 {{- define "restapi.envFrom" -}}
 - secretRef:
     name: {{ .Values.secrets.env }}
