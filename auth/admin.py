@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from auth.models import Session
+from auth.services import sessions_revoke
 
 
 @admin.register(Session)
@@ -30,7 +30,5 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
-        count = queryset.filter(revoked_at=None).update(
-            revoked_at=timezone.now(), revoked_reason="admin"
-        )
+        count = sessions_revoke(queryset, reason="admin")
         self.message_user(request, f"Revoked {count} sessions", messages.SUCCESS)

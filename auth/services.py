@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -122,8 +123,7 @@ def session_refresh(*, refresh: str) -> Tokens:
             and now - session.rotated_at
             <= timedelta(seconds=settings.TOKEN_REFRESH_REUSE_GRACE_SECONDS)
         ):
-            session.revoked_at, session.revoked_reason = now, "refresh_token_reuse"
-            session.save(update_fields=["revoked_at", "revoked_reason"])
+            sessions_revoke(Session.objects.filter(pk=session.pk), reason="refresh_token_reuse")
             session = None
         if session is not None:
             session.last_used_at = now
@@ -133,13 +133,18 @@ def session_refresh(*, refresh: str) -> Tokens:
     raise InvalidToken()
 
 
-def session_revoke(*, user: User, session_id: uuid.UUID, reason: str) -> bool:
-    """Revokes one of the user's sessions; False when it is not theirs or not active."""
-    revoked = Session.objects.filter(pk=session_id, user=user, revoked_at__isnull=True).update(
+def sessions_revoke(sessions: QuerySet[Session], *, reason: str) -> int:
+    """Revokes the active ones of these sessions; every revocation is counted here."""
+    revoked = sessions.filter(revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason
     )
     SESSIONS_REVOKED.labels(reason).inc(revoked)
-    return revoked == 1
+    return revoked
+
+
+def session_revoke(*, user: User, session_id: uuid.UUID, reason: str) -> bool:
+    """Revokes one of the user's sessions; False when it is not theirs or not active."""
+    return sessions_revoke(Session.objects.filter(pk=session_id, user=user), reason=reason) == 1
 
 
 @transaction.atomic
@@ -154,12 +159,10 @@ def user_logout(*, user: User, session_id: uuid.UUID | None) -> bool:
 
 
 def session_revoke_all(*, user: User, reason: str, keep: uuid.UUID | None = None) -> int:
-    sessions = Session.objects.filter(user=user, revoked_at__isnull=True)
+    sessions = Session.objects.filter(user=user)
     if keep is not None:
         sessions = sessions.exclude(pk=keep)
-    revoked = sessions.update(revoked_at=timezone.now(), revoked_reason=reason)
-    SESSIONS_REVOKED.labels(reason).inc(revoked)
-    return revoked
+    return sessions_revoke(sessions, reason=reason)
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 from typing import Any
 
+from prometheus_client import REGISTRY
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
@@ -36,3 +37,8 @@ def yaml_problems(text: str) -> list[str]:
         f"{problem.line}:{problem.column} {problem.message}"
         for problem in linter.run(text, YAMLLINT)
     ]
+
+
+def counted(name: str, **labels: str) -> float:
+    """A counter's current value in this process (0 before its first increment)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -4,6 +4,7 @@ from django.test import Client
 from auth.models import Session
 from kafka_events.models import OutboxEvent
 from tests.conftest import tokens_for
+from tests.helpers import counted
 from users.signals import announce
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +46,22 @@ def test_deactivate_and_reactivate_actions(operator, user):
     user.refresh_from_db()
     assert user.state == 0
     assert sid.token
+
+
+def test_revoke_sessions_action(operator, user):
+    tokens_for(user)
+    session = Session.objects.get()
+    revoked = counted("restapi_sessions_revoked_total", reason="admin")
+    response = operator.post(
+        "/admin/authn/session/", {"action": "revoke", "_selected_action": [session.pk]}
+    )
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert session.revoked_reason == "admin" and session.revoked_at is not None
+    assert counted("restapi_sessions_revoked_total", reason="admin") == revoked + 1
+    # Revoking it again changes and counts nothing.
+    operator.post("/admin/authn/session/", {"action": "revoke", "_selected_action": [session.pk]})
+    assert counted("restapi_sessions_revoked_total", reason="admin") == revoked + 1
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from auth import ratelimit
 from auth.ratelimit import client_ip
 from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error
+from tests.helpers import assert_error, counted
 from users import hashers
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +28,10 @@ def clock(monkeypatch):
 def test_account_waits_after_five_consecutive_failures(api, user, clock):
     for _ in range(5):
         assert_error(login(api), 401, "invalid_credentials")
+    lockouts = counted("restapi_login_lockouts_total")
     locked = login(api, password=PASSWORD)
     assert_error(locked, 429, "rate_limited")
+    assert counted("restapi_login_lockouts_total") == lockouts + 1
     assert locked["Retry-After"] == "1"
     clock[0] += 1
     assert_error(login(api), 401, "invalid_credentials")  # the 6th failure: now 2 s

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from auth.models import Session
 from tests.conftest import PASSWORD, client_for, tokens_for
-from tests.helpers import assert_error, claims
+from tests.helpers import assert_error, claims, counted
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,9 @@ def session_of(token):
 
 
 def test_login_starts_a_session_with_refresh_token(api, user):
+    issued = counted("restapi_tokens_issued_total", kind="access")
     body = login(api)
+    assert counted("restapi_tokens_issued_total", kind="access") == issued + 1
     session = session_of(body["token"])
     assert session.user_id == user.pk
     assert session.client_ip == "127.0.0.1"
@@ -66,7 +68,9 @@ def test_rotated_token_reused_after_grace_revokes_the_session(api, user):
     Session.objects.filter(pk=claims(first["token"])["sid"]).update(
         rotated_at=timezone.now() - timedelta(seconds=11)
     )
+    revoked = counted("restapi_sessions_revoked_total", reason="refresh_token_reuse")
     assert_error(refresh(api, first["refresh"]), 401, "invalid_token")
+    assert counted("restapi_sessions_revoked_total", reason="refresh_token_reuse") == revoked + 1
     # The thief and the owner are both out: the session is gone.
     assert_error(refresh(api, current["refresh"]), 401, "invalid_token")
     assert_error(me(api, user, current["token"]), 401, "invalid_token")
@@ -101,8 +105,10 @@ def test_refresh_after_deactivation_is_401(api, user):
 
 def test_logout_revokes_only_the_current_session(api, user):
     one, two = login(api), login(api)
+    revoked = counted("restapi_sessions_revoked_total", reason="logout")
     response = api.post("/logout", HTTP_AUTHORIZATION=f"Bearer {one['token']}")
     assert response.status_code == 204
+    assert counted("restapi_sessions_revoked_total", reason="logout") == revoked + 1
     assert_error(me(api, user, one["token"]), 401, "invalid_token")
     assert_error(refresh(api, one["refresh"]), 401, "invalid_token")
     assert me(api, user, two["token"]).status_code == 200

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import OperationalError
 
 from tests.conftest import S3_BUCKET, client_for
-from tests.helpers import assert_error
+from tests.helpers import assert_error, counted
 from userdata import storage
 from userdata.models import UserData
 
@@ -37,6 +37,7 @@ def uploaded(client, **kwargs):
 
 
 def test_upload_streams_to_s3_with_a_server_made_key(user_client, user, s3, settings):
+    stored_bytes = counted("restapi_upload_bytes_total")
     record = uploaded(
         user_client,
         HTTP_DATA_TYPE="notes",
@@ -51,6 +52,7 @@ def test_upload_streams_to_s3_with_a_server_made_key(user_client, user, s3, sett
         "first",
     )
     assert record["size_in_bytes"] == len(BODY)
+    assert counted("restapi_upload_bytes_total") == stored_bytes + len(BODY)
     assert record["sha256"] == hashlib.sha256(BODY).hexdigest()
     assert record["content_type"] == "text/plain"
     key = record["sloc"].removeprefix(f"s3://{S3_BUCKET}/")
