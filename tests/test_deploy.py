@@ -37,7 +37,7 @@ def test_every_yaml_file_lints():
         for path in DEPLOY.rglob("*.y*ml")
         if not YAMLLINT.is_file_ignored(str(path.relative_to(BASE_DIR)))
     ]
-    assert len(paths) == 5
+    assert len(paths) == 7
     for path in paths:
         assert yaml.safe_load(path.read_text()), path
         assert yaml_problems(path.read_text()) == [], path
@@ -70,3 +70,53 @@ def test_compose_names_only_settings_the_service_reads():
     settings_text = "".join(p.read_text() for p in Path(BASE_DIR / "restapi").rglob("*.py"))
     for name in compose["services"]["api"]["environment"]:
         assert name.startswith("AWS_") or f'"{name}"' in settings_text, name
+
+
+def host_path(service: dict, container_path: str) -> Path | None:
+    """Where a file a container reads comes from, through the service's bind mounts."""
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith(".") and (
+            container_path == target or container_path.startswith(target.rstrip("/") + "/")
+        ):
+            return (DEPLOY / source / container_path.removeprefix(target).lstrip("/")).resolve()
+    return None
+
+
+def test_compose_hands_no_container_the_ca_key():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    ca_key = BASE_DIR / "certs" / "tls" / "ca" / "ca.key"
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                mounted = (DEPLOY / source).resolve()
+                assert not ca_key.is_relative_to(mounted), (name, volume)
+
+
+def test_compose_mounts_what_prometheus_and_grafana_read():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    token_file = host_path(services["prometheus"], job["authorization"]["credentials_file"])
+    assert token_file is not None
+    assert token_file.read_text().strip() == services["api"]["environment"]["METRICS_TOKEN"]
+    ca_file = host_path(services["prometheus"], job["tls_config"]["ca_file"])
+    assert ca_file == BASE_DIR / "certs" / "tls" / "api" / "api-ca.pem"
+    for rules in config["rule_files"]:
+        assert host_path(services["prometheus"], f"/etc/prometheus/{rules}").is_file()
+
+    grafana = services["grafana"]
+    provisioning = host_path(grafana, "/etc/grafana/provisioning")
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "restapi.yml").read_text())[
+        "providers"
+    ]
+    dashboards = provider["options"]["path"]
+    assert host_path(grafana, f"{dashboards}/restapi-dashboard.json") == (
+        DEPLOY / "grafana" / "restapi-dashboard.json"
+    )
+    [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090"
