@@ -6,9 +6,14 @@ the process's own registry is served.
 """
 
 import hmac
+import json
 import os
+import ssl
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from django.conf import settings
 from django.db.models import Count, Min
@@ -21,11 +26,14 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from restapi.env import env_bool, env_path
 from restapi.errors import json_error
 
 # The seed's name, kept: requests by method, route pattern and status.
@@ -83,18 +91,54 @@ def registry() -> CollectorRegistry:
     return collected
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
+UNAUTHORIZED_MESSAGE = "A metrics token is required."
+
+
+def token_accepted(authorization: str) -> bool:
+    """Whether this Authorization header may read metrics (any may without METRICS_TOKEN)."""
     token = settings.METRICS_TOKEN
-    if token:
-        given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return json_error(
-                request,
-                status_code=401,
-                msg="A metrics token is required.",
-                code="not_authenticated",
-            )
+    given = authorization.removeprefix("Bearer ")
+    return not token or hmac.compare_digest(given.encode(), token.encode())
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not token_accepted(request.META.get("HTTP_AUTHORIZATION", "")):
+        return json_error(
+            request, status_code=401, msg=UNAUTHORIZED_MESSAGE, code="not_authenticated"
+        )
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not worth a log line each."""
+
+
+def serve_metrics(endpoint: str) -> ThreadingWSGIServer:
+    """/metrics for a process without the web server (manage.py kafka_relay): HTTPS with
+    the API's certificate (and client certificates when the API requires them), and
+    METRICS_TOKEN, as the web workers serve it."""
+    metrics_app = make_wsgi_app(registry())
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not token_accepted(environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [json.dumps({"msg": UNAUTHORIZED_MESSAGE, "code": "not_authenticated"}).encode()]
+        return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+
+    host, _, port = endpoint.rpartition(":")
+    server = make_server(host, int(port), app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(
+        env_path("API_TLS_CERT", "./certs/tls/api/api.crt"),
+        env_path("API_TLS_KEY", "./certs/tls/api/api.key"),
+    )
+    if env_bool("API_TLS_CLIENT_AUTH"):
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(env_path("API_TLS_CA", "./certs/tls/api/api-ca.pem"))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
 
 
 class MetricsMiddleware:

@@ -160,11 +160,12 @@ def test_rendered_objects_pass_the_kubernetes_api_schemas(values, version):
             "HorizontalPodAutoscaler",
             "Job",
             "PodDisruptionBudget",
+            "PodMonitor",
             "Service",
             "ServiceMonitor",
         ]
     for doc in docs:
-        if doc["kind"] != "ServiceMonitor":  # a CRD: checked field by field below
+        if doc["kind"] not in ("ServiceMonitor", "PodMonitor"):  # CRDs: checked field by field
             kubernetes_validate.validate(doc, version, strict=True)
 
 
@@ -232,6 +233,17 @@ def test_service_budget_autoscaler_and_monitor_select_the_api_pods():
         "type": "Bearer",
         "credentials": {"name": "restapi-env", "key": "METRICS_TOKEN"},
     }
+    pod_monitor = named(docs, "PodMonitor", "r-restapi-relay")
+    assert selects(pod_monitor["spec"]["selector"]["matchLabels"], relay_labels)
+    assert not selects(pod_monitor["spec"]["selector"]["matchLabels"], api_labels)
+    [relay_endpoint] = pod_monitor["spec"]["podMetricsEndpoints"]
+    assert (
+        relay_endpoint["port"]
+        == relay["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]
+    )
+    assert {k: v for k, v in relay_endpoint.items() if k != "port"} == {
+        k: v for k, v in endpoint.items() if k != "port"
+    }
 
 
 @pytest.mark.parametrize("values", [REQUIRED, EVERYTHING], ids=["required", "everything"])
@@ -287,7 +299,7 @@ def test_the_relay_deployment_takes_publishing_from_the_web_workers():
     assert env_of(specs["r-restapi"]["containers"][0])["KAFKA_PUBLISH_FROM_WEB"] == "0"
     relay = specs["r-restapi-relay"]["containers"][0]
     assert relay["command"] == ["python", "manage.py", "kafka_relay"]
-    assert "ports" not in relay
+    assert [port["name"] for port in relay["ports"]] == ["metrics"]  # no API port
 
 
 def test_migrations_run_as_a_hook_before_install_and_upgrade():
@@ -318,7 +330,7 @@ class Container:
 
 
 def materialise(
-    spec: dict[str, Any], stores: dict[str, dict[str, str]], root: Path, port: int
+    spec: dict[str, Any], stores: dict[str, dict[str, str]], root: Path, listen: dict[str, str]
 ) -> Container:
     """What the kubelet would do for the pod's one container: secret files under their
     mount paths (here below `root`), the environment resolved, the command made local."""
@@ -355,8 +367,8 @@ def materialise(
             if value == mount_path or value.startswith(mount_path + "/"):
                 value = local + value.removeprefix(mount_path)
         env[var["name"]] = value
-    # Servers on these machines listen on loopback only.
-    env["API_ENDPOINT"] = f"{POD_IP}:{port}"
+    # Servers on these machines listen on loopback only: `listen` moves their endpoints.
+    env.update(listen)
 
     program, *args = container["command"]
     local = {"python": [sys.executable], "gunicorn": [sys.executable, "-m", "gunicorn"]}
@@ -477,17 +489,29 @@ def test_the_rendered_pods_migrate_serve_their_probes_and_relay_events(
     port = free_port()
     pod = Pod(port=port, ca=tmp_path / "assets" / "tls" / "api" / "api-ca.pem")
 
-    migrate = materialise(specs["r-restapi-migrate"], secret_stores, tmp_path / "migrate", port)
+    listen = {"API_ENDPOINT": f"{POD_IP}:{port}"}
+    migrate = materialise(specs["r-restapi-migrate"], secret_stores, tmp_path / "migrate", listen)
     result = subprocess.run(
         migrate.command, cwd=BASE_DIR, env=migrate.env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No migrations to apply" in result.stdout
 
-    web = materialise(specs["r-restapi"], secret_stores, tmp_path / "web", port)
+    web = materialise(specs["r-restapi"], secret_stores, tmp_path / "web", listen)
     assert web.env["DEBUG"] == "0"
     assert web.env["API_WORKERS"] == "2"  # the container's CPU limit
-    relay = materialise(specs["r-restapi-relay"], secret_stores, tmp_path / "relay", port)
+    [relay_container] = specs["r-restapi-relay"]["containers"]
+    assert env_of(relay_container)["KAFKA_RELAY_METRICS_ENDPOINT"] == "0.0.0.0:9100"
+    assert relay_container["ports"] == [
+        {"name": "metrics", "containerPort": 9100, "protocol": "TCP"}
+    ]
+    relay_metrics = Pod(port=free_port(), ca=pod.ca)
+    relay = materialise(
+        specs["r-restapi-relay"],
+        secret_stores,
+        tmp_path / "relay",
+        {**listen, "KAFKA_RELAY_METRICS_ENDPOINT": f"{POD_IP}:{relay_metrics.port}"},
+    )
     web_process = start(web, tmp_path / "web.log")
     relay_process = start(relay, tmp_path / "relay.log")
     try:
@@ -531,6 +555,21 @@ def test_the_rendered_pods_migrate_serve_their_probes_and_relay_events(
         [event] = consume(kafka_broker.address, topic, count=1)
         assert f'"email": "{email}"' in event["value"] or f'"email":"{email}"' in event["value"]
         assert event["headers"]["event_type"] == "user.created"
+
+        # The relay's own counters, scraped as its PodMonitor says.
+        [relay_endpoint] = named(docs, "PodMonitor", "r-restapi-relay")["spec"][
+            "podMetricsEndpoints"
+        ]
+        assert relay_endpoint["authorization"] == endpoint["authorization"]
+        scraped = relay_metrics.get(relay_endpoint["path"], Authorization=f"Bearer {token}")
+        assert scraped.status_code == 200
+        published = [
+            line
+            for line in scraped.text.splitlines()
+            if line.startswith("restapi_outbox_published_total ")
+        ]
+        assert published and float(published[0].split()[1]) >= 1
+        assert relay_metrics.get(relay_endpoint["path"]).status_code == 401
     finally:
         web_exit = stop(web_process)
         relay_exit = stop(relay_process)

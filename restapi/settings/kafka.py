@@ -9,6 +9,8 @@ KAFKA_PUBLISH_EVENTS = env_bool("KAFKA_PUBLISH_EVENTS", default=False)
 KAFKA_PUBLISH_READ_EVENTS = env_bool("KAFKA_PUBLISH_READ_EVENTS", default=False)
 # 0 leaves publishing to a separate `manage.py kafka_relay` (the web workers only write rows).
 KAFKA_PUBLISH_FROM_WEB = env_bool("KAFKA_PUBLISH_FROM_WEB", default=True)
+# host:port where `manage.py kafka_relay` serves its own /metrics (HTTPS); unset: none.
+KAFKA_RELAY_METRICS_ENDPOINT = env_str("KAFKA_RELAY_METRICS_ENDPOINT")
 KAFKA_LOG_LABEL = env_str("KAFKA_LOG_LABEL", "restapi")
 KAFKA_BROKERS = env_str("KAFKA_BROKERS")
 KAFKA_TOPICS = env_list("KAFKA_TOPICS")

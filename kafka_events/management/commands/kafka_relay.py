@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from kafka_events.producer import publisher
+from restapi.metrics import serve_metrics
 
 
 class Command(BaseCommand):
@@ -23,5 +24,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        if settings.KAFKA_RELAY_METRICS_ENDPOINT:
+            serve_metrics(settings.KAFKA_RELAY_METRICS_ENDPOINT)
+            self.stdout.write(f"Metrics at https://{settings.KAFKA_RELAY_METRICS_ENDPOINT}/metrics")
         self.stdout.write(f"Relaying the outbox to {settings.KAFKA_BROKERS}")
         publisher.run_forever()

@@ -137,6 +137,30 @@ httpGet: {path: {{ .path }}, port: https, scheme: HTTPS}
 {{- end -}}
 {{- end -}}
 
+{{/* How Prometheus scrapes the API and relay pods: HTTPS, and METRICS_TOKEN. */}}
+{{- define "restapi.scrapeEndpoint" -}}
+path: /metrics
+scheme: https
+interval: {{ .Values.serviceMonitor.interval }}
+tlsConfig:
+  {{- if .Values.serviceMonitor.tlsConfig }}
+  {{- toYaml .Values.serviceMonitor.tlsConfig | nindent 2 }}
+  {{- else }}
+  ca:
+    secret:
+      name: {{ .Values.secrets.tls }}
+      key: ca.crt
+  serverName: {{ first .Values.allowedHosts }}
+  {{- end }}
+{{- if .Values.serviceMonitor.metricsToken }}
+authorization:
+  type: Bearer
+  credentials:
+    name: {{ .Values.secrets.env }}
+    key: METRICS_TOKEN
+{{- end }}
+{{- end -}}
+
 {{- define "restapi.envFrom" -}}
 - secretRef:
     name: {{ .Values.secrets.env }}
