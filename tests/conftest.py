@@ -300,6 +300,27 @@ def admin_client(admin: User) -> APIClient:
     return client_for(admin)
 
 
+def dev_tls_assets(out: Path) -> None:
+    """certs/generate_tls_assets.py's development CA and certificates, under `out`."""
+    subprocess.run(
+        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", out],
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_gunicorn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """gunicorn as deployed (restapi/gunicorn_conf.py), its output to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @dataclass(frozen=True)
 class ProductionAssets:
     jwt_private: Path
@@ -313,11 +334,7 @@ def make_production_assets(directory: Path) -> ProductionAssets:
     """A JWT key pair and an API certificate as a real deployment brings them."""
     write_key_pair(directory / "jwt.pem", directory / "jwt.pub", dev=False)
     tls = directory / "tls"
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
-        check=True,
-        capture_output=True,
-    )
+    dev_tls_assets(tls)
     # Strip the development marker line to stand for a certificate from a real CA.
     for name in ("api.crt", "api.key"):
         path = tls / "api" / name
@@ -395,11 +412,7 @@ def server(
 ) -> Iterator[Server]:
     """The real gunicorn over TLS on a free loopback port, on the test database."""
     tls = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
-        check=True,
-        capture_output=True,
-    )
+    dev_tls_assets(tls)
     port = free_port()
     mail_dir = tmp_path_factory.mktemp("mail")
     database = settings.DATABASES["default"]
@@ -435,14 +448,7 @@ def server(
         "RATE_LIMIT_REGISTER": "1000/60",
     }
     log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_gunicorn(env, log)
     url = f"https://localhost:{port}"
     ca = tls / "api" / "api-ca.pem"
     try:

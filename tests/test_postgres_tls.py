@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_DIR, free_port
+from tests.conftest import BASE_DIR, dev_tls_assets, free_port
 
 QUERY = (
     "import django; django.setup(); from django.db import connection; "
@@ -35,17 +35,9 @@ def as_postgres(*command: str) -> None:
 def tls_postgres(tmp_path_factory):
     # Not under pytest's temporary directory: the postgres user cannot enter root's.
     root = Path(tempfile.mkdtemp(prefix="restapi-pgtls-"))
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", root / "tls"],
-        check=True,
-        capture_output=True,
-    )
+    dev_tls_assets(root / "tls")
     other = tmp_path_factory.mktemp("othertls")
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", other],
-        check=True,
-        capture_output=True,
-    )
+    dev_tls_assets(other)
     shutil.chown(root, "postgres")
     for path in (root / "tls").rglob("*"):
         shutil.chown(path, "postgres")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import BASE_DIR, free_port, wait_for_port
+from tests.conftest import BASE_DIR, dev_tls_assets, free_port, start_gunicorn, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,7 @@ class SmallServer:
 @contextmanager
 def gunicorn(tmp_path: Path, **settings: str) -> Iterator[SmallServer]:
     tls = tmp_path / "tls"
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
-        check=True,
-        capture_output=True,
-    )
+    dev_tls_assets(tls)
     port = free_port()
     env = {
         **os.environ,
@@ -54,14 +50,7 @@ def gunicorn(tmp_path: Path, **settings: str) -> Iterator[SmallServer]:
         **settings,
     }
     log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_gunicorn(env, log)
     try:
         wait_for_port(port, process, log)
         yield SmallServer(port=port, tls=tls, env=env, log=log)

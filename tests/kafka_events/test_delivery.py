@@ -13,7 +13,15 @@ from django.conf import settings as django_settings
 
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher
-from tests.conftest import BASE_DIR, PASSWORD, Broker, consume, free_port, wait_for_port
+from tests.conftest import (
+    BASE_DIR,
+    PASSWORD,
+    Broker,
+    consume,
+    dev_tls_assets,
+    free_port,
+    wait_for_port,
+)
 from users.signals import announce
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,11 +38,7 @@ def wait_until(condition, timeout=60, every=0.2):
 def mtls_broker(tmp_path):
     """Tansu behind stunnel, which requires a client certificate signed by the test CA."""
     tls = tmp_path / "tls"
-    subprocess.run(
-        [sys.executable, BASE_DIR / "certs" / "generate_tls_assets.py", "--out", tls],
-        check=True,
-        capture_output=True,
-    )
+    dev_tls_assets(tls)
     tls_port = free_port()
     broker = Broker(tmp_path / "tansu.log", advertised=tls_port)
     broker.start()
