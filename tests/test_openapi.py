@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.test import Client
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
@@ -128,3 +129,18 @@ def test_docs_ui_works_offline(api):
     assert "swagger-ui" in html
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert external == []
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+def test_private_docs_take_an_admin_jwt_or_the_admin_sites_login(settings, user, admin, path):
+    settings.API_DOCS_PUBLIC = False
+    assert Client().get(path).status_code == 401
+    assert client_for(user).get(path).status_code == 403
+    assert client_for(admin).get(path).status_code == 200
+    browser = Client()
+    browser.force_login(user)
+    assert browser.get(path).status_code == 403
+    browser.force_login(admin)
+    assert browser.get(path).status_code == 200
+    settings.API_DOCS_PUBLIC = True
+    assert Client().get(path).status_code == 200
