@@ -379,6 +379,14 @@ class Server:
     def mail_dir(self) -> Path:
         return Path(self.env["EMAIL_FILE_PATH"])
 
+    def register(self, email: str) -> str:
+        """A new account through the server; its access token."""
+        response = self.session().post(
+            f"{self.url}/user", json={"email": email, "password": PASSWORD}
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
     def session(self) -> requests.Session:
         session = requests.Session()
         # Not the machine's REQUESTS_CA_BUNDLE: requests lets it override session.verify.

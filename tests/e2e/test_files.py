@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, S3_BUCKET, s3_client
+from tests.conftest import S3_BUCKET, s3_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,15 +37,8 @@ def memory_kib(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} for {pid}")
 
 
-def token_for(server, email):
-    http = server.session()
-    response = http.post(f"{server.url}/user", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    return response.json()["token"]
-
-
 def test_large_upload_and_download_stream_with_flat_memory(server):
-    auth = {"Authorization": f"Bearer {token_for(server, 'big@example.com')}"}
+    auth = {"Authorization": f"Bearer {server.register('big@example.com')}"}
     http = server.session()
     # Warm both workers (including their S3 client), then take their size before the upload.
     for _ in range(4):
@@ -77,7 +70,7 @@ def test_large_upload_and_download_stream_with_flat_memory(server):
 
 @pytest.mark.parametrize("spelling", ["data-type", "data_type"])
 def test_metadata_headers_work_with_dashes_and_underscores(server, spelling):
-    auth = {"Authorization": f"Bearer {token_for(server, f'{spelling}@example.com')}"}
+    auth = {"Authorization": f"Bearer {server.register(f'{spelling}@example.com')}"}
     http = server.session()
     user_id_header = spelling.replace("data", "user").replace("type", "id")
     me = http.get(f"{server.url}/user/sessions", headers=auth)

@@ -11,18 +11,11 @@ import time
 import pytest
 import requests
 
-from tests.conftest import PASSWORD
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_sigterm_lets_the_request_in_flight_finish(server):
-    http = server.session()
-    registered = http.post(
-        f"{server.url}/user", json={"email": "late@example.com", "password": PASSWORD}
-    )
-    assert registered.status_code == 201, registered.text
-    token = registered.json()["token"]
+    token = server.register("late@example.com")
 
     body = b"0123456789" * 3
     context = ssl.create_default_context(cafile=str(server.ca))
@@ -51,4 +44,4 @@ def test_sigterm_lets_the_request_in_flight_finish(server):
     log = server.log_after("Shutting down: Master", timeout=60)
     assert "Traceback" not in log
     with pytest.raises(requests.ConnectionError):
-        http.get(f"{server.url}/health/live", timeout=5)
+        server.session().get(f"{server.url}/health/live", timeout=5)
