@@ -34,7 +34,7 @@ class JsonAccessLogger(Logger):
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         # A client that stalls past API_READ_TIMEOUT_SECONDS is closed on purpose
         # (restapi/gunicorn_worker.py): one line, not a traceback per connection.
-        if isinstance(sys.exc_info()[1], TimeoutError):
+        if msg.startswith("Socket error") and isinstance(sys.exc_info()[1], TimeoutError):
             self.info("Closed a connection that stalled mid-request")
             return
         super().exception(msg, *args, **kwargs)

@@ -25,7 +25,8 @@ def healthy() -> bool:
         # HTTPS probes, the check does not verify it.
         context = ssl._create_unverified_context()  # noqa: S323
         connection = http.client.HTTPSConnection(address, int(port), timeout=2, context=context)
-        allowed = env_list("DJANGO_ALLOWED_HOSTS", "localhost")[0].lstrip("*.") or "localhost"
+        hosts = env_list("DJANGO_ALLOWED_HOSTS") or ["localhost"]
+        allowed = hosts[0].lstrip("*.") or "localhost"
         connection.request("GET", "/health/live", headers={"Host": allowed})
         return connection.getresponse().status == 200
     except OSError:

@@ -110,6 +110,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 class _QuietHandler(WSGIRequestHandler):
+    # Each connection has its own thread; a stalled client gives it up after this long.
+    timeout = 10
+
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not worth a log line each."""
 
@@ -136,7 +139,10 @@ def serve_metrics(endpoint: str) -> ThreadingWSGIServer:
     if env_bool("API_TLS_CLIENT_AUTH"):
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(env_path("API_TLS_CA", "./certs/tls/api/api-ca.pem"))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    # The handshake runs in the connection's thread, not in the one that accepts.
+    server.socket = context.wrap_socket(
+        server.socket, server_side=True, do_handshake_on_connect=False
+    )
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
