@@ -12,6 +12,7 @@ from auth import selectors, services
 from auth.keys import key_ring, public_jwk
 from auth.ratelimit import RateLimited, bucket_take, client_ip
 from auth.serializers import LoginInput, RefreshInput, SessionOutput
+from auth.tokens import ALGORITHM
 from restapi.exceptions import ApiError, NotFound
 from restapi.metrics import LOGINS
 from restapi.schema import envelope, errors
@@ -52,11 +53,8 @@ class LoginView(APIView):
             user, tokens = services.user_login(
                 **valid(LoginInput, request), **request_origin(request)
             )
-        except ApiError as exc:
+        except (ApiError, RateLimited) as exc:
             LOGINS.labels(exc.default_code).inc()
-            raise
-        except RateLimited:
-            LOGINS.labels("rate_limited").inc()
             raise
         LOGINS.labels("success").inc()
         return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
@@ -134,7 +132,7 @@ class JwksView(APIView):
     )
     def get(self, request: Request) -> Response:
         keys: list[dict[str, Any]] = [
-            {**public_jwk(key), "kid": kid, "use": "sig", "alg": "ES256"}
+            {**public_jwk(key), "kid": kid, "use": "sig", "alg": ALGORITHM}
             for kid, key in key_ring().verifiers.items()
         ]
         return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})

@@ -5,6 +5,7 @@ generators can use it before Django is set up.
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -48,6 +49,26 @@ def env_optional_path(name: str) -> str:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class ApiTls:
+    """The API's TLS files (API_TLS_*), as gunicorn, the production check and the relay's
+    metrics server all read them."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    client_auth: bool
+
+
+def api_tls() -> ApiTls:
+    return ApiTls(
+        cert=env_path("API_TLS_CERT", "./certs/tls/api/api.crt"),
+        key=env_path("API_TLS_KEY", "./certs/tls/api/api.key"),
+        ca=env_path("API_TLS_CA", "./certs/tls/api/api-ca.pem"),
+        client_auth=env_bool("API_TLS_CLIENT_AUTH"),
+    )
 
 
 # The dev asset generators (manage.py generate_jwt_keys --dev, certs/generate_tls_assets.py)

@@ -10,7 +10,7 @@ import ssl
 import tempfile
 from typing import Any
 
-from restapi.env import env_bool, env_int, env_path, env_str
+from restapi.env import api_tls, env_int, env_str
 
 bind = [env_str("API_ENDPOINT", "0.0.0.0:3000")]
 
@@ -29,10 +29,10 @@ graceful_timeout = env_int("API_GRACEFUL_TIMEOUT_SECONDS", 30)
 # when no proxy is trusted (TRUSTED_PROXY_COUNT=0); behind proxies, send dashes.
 header_map = "dangerous" if env_int("TRUSTED_PROXY_COUNT", 0) == 0 else "drop"
 
-certfile = str(env_path("API_TLS_CERT", "./certs/tls/api/api.crt"))
-keyfile = str(env_path("API_TLS_KEY", "./certs/tls/api/api.key"))
-if env_bool("API_TLS_CLIENT_AUTH"):
-    ca_certs = str(env_path("API_TLS_CA", "./certs/tls/api/api-ca.pem"))
+tls = api_tls()
+certfile, keyfile = str(tls.cert), str(tls.key)
+if tls.client_auth:
+    ca_certs = str(tls.ca)
     cert_reqs = ssl.CERT_REQUIRED
 
 accesslog = env_str("API_ACCESS_LOG", "-")

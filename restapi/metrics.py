@@ -16,6 +16,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -33,8 +34,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
-from restapi.env import env_bool, env_path
-from restapi.errors import json_error
+from restapi.env import api_tls
+from restapi.errors import error_body, json_error
 
 # The seed's name, kept: requests by method, route pattern and status.
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -126,19 +127,22 @@ def serve_metrics(endpoint: str) -> ThreadingWSGIServer:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not token_accepted(environ.get("HTTP_AUTHORIZATION", "")):
             start_response("401 Unauthorized", [("Content-Type", "application/json")])
-            return [json.dumps({"msg": UNAUTHORIZED_MESSAGE, "code": "not_authenticated"}).encode()]
-        return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            return [json.dumps(error_body(UNAUTHORIZED_MESSAGE, "not_authenticated")).encode()]
+        try:
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        finally:
+            # Each scrape runs in a thread of its own: hand its connection (the backlog
+            # query's) back to the pool, as Django does at the end of a request.
+            connections.close_all()
 
     host, _, port = endpoint.rpartition(":")
     server = make_server(host, int(port), app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    tls = api_tls()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(
-        env_path("API_TLS_CERT", "./certs/tls/api/api.crt"),
-        env_path("API_TLS_KEY", "./certs/tls/api/api.key"),
-    )
-    if env_bool("API_TLS_CLIENT_AUTH"):
+    context.load_cert_chain(tls.cert, tls.key)
+    if tls.client_auth:
         context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(env_path("API_TLS_CA", "./certs/tls/api/api-ca.pem"))
+        context.load_verify_locations(tls.ca)
     # The handshake runs in the connection's thread, not in the one that accepts.
     server.socket = context.wrap_socket(
         server.socket, server_side=True, do_handshake_on_connect=False

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from restapi.errors import json_error
+from restapi.errors import json_error, server_error_view
 from restapi.exceptions import PayloadTooLarge
 from restapi.requestid import REQUEST_ID, REQUEST_ID_PATTERN
 
@@ -37,9 +37,7 @@ class JsonErrorMiddleware:
             response["Retry-After"] = "5"
             return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
-        return json_error(
-            request, status_code=500, msg="An internal error occurred.", code="internal_error"
-        )
+        return server_error_view(request)
 
 
 class JsonBodyLimitMiddleware:

@@ -1,12 +1,14 @@
 """Health, request ids and metrics, in-process."""
 
 import pytest
-from django.db import OperationalError
+import requests
+from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 from prometheus_client import REGISTRY
 
 from restapi import health
-from tests.conftest import PASSWORD
+from restapi.metrics import serve_metrics
+from tests.conftest import PASSWORD, dev_tls_assets, free_port
 from tests.helpers import assert_error
 from users.signals import announce
 
@@ -97,3 +99,22 @@ def test_metrics_token_protects_metrics(api, settings):
     assert_error(api.get("/metrics"), 401, "not_authenticated")
     assert_error(api.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong"), 401, "not_authenticated")
     assert metric(api, "http_requests_total", HTTP_AUTHORIZATION="Bearer scrape-secret")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_metrics_server_hands_back_its_database_connections(tmp_path, monkeypatch):
+    dev_tls_assets(tmp_path)
+    monkeypatch.setenv("API_TLS_CERT", str(tmp_path / "api" / "api.crt"))
+    monkeypatch.setenv("API_TLS_KEY", str(tmp_path / "api" / "api.key"))
+    server = serve_metrics(f"127.0.0.1:{free_port()}")
+    url = f"https://localhost:{server.server_port}/metrics"
+    try:
+        # More scrapes than the pool has connections: each runs in a thread of its own.
+        pool_size = connection.settings_dict["OPTIONS"]["pool"]["max_size"]
+        for _ in range(pool_size + 5):
+            response = requests.get(url, verify=str(tmp_path / "api" / "api-ca.pem"), timeout=5)
+            assert response.status_code == 200
+            assert "restapi_outbox_pending " in response.text
+    finally:
+        server.shutdown()
+        server.server_close()

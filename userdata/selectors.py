@@ -6,6 +6,7 @@ from restapi.exceptions import Forbidden, NotFound
 from restapi.pagination import MAX_DB_ID, Page, page_of
 from userdata.models import UserData
 from users.models import User
+from users.selectors import user_get_for_actor
 
 
 def file_get_for_owner(*, actor: User, data_id: int) -> UserData:
@@ -24,10 +25,7 @@ def owner_for_upload(*, actor: User, user_id: int | None) -> User:
         return actor
     if not actor.is_admin:
         raise Forbidden(detail="You can only upload your own files.")
-    try:
-        return User.objects.get(pk=user_id)
-    except User.DoesNotExist as exc:
-        raise NotFound() from exc
+    return user_get_for_actor(actor=actor, user_id=user_id)
 
 
 def file_search(

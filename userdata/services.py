@@ -82,7 +82,6 @@ def file_upload(
     except storage.StorageError as exc:
         logger.error("Upload to storage failed: %s", exc)
         raise StorageUnavailable() from exc
-    UPLOAD_BYTES.inc(stored.size)
     try:
         if stored.size != length:
             raise IncompleteBody()
@@ -90,7 +89,7 @@ def file_upload(
             # The owner's row lock makes the quota exact under concurrent uploads.
             User.objects.select_for_update().filter(pk=owner.pk).first()
             _check_quota(owner, stored.size)
-            return UserData.objects.create(
+            record = UserData.objects.create(
                 user=owner,
                 filename=filename,
                 data_type=data_type,
@@ -105,6 +104,8 @@ def file_upload(
     except BaseException:
         _discard(key)
         raise
+    UPLOAD_BYTES.inc(stored.size)
+    return record
 
 
 @transaction.atomic

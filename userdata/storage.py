@@ -3,8 +3,10 @@
 The only module that imports boto3. Bytes are streamed in bounded chunks both ways, the
 SHA-256 is computed on the way in, and a failed upload leaves nothing behind (boto3's
 transfer manager aborts an incomplete multipart upload; a local temporary file is removed).
-The seed's library functions are here as plain functions (upload_file, upload_bytes,
-download_file, download_bytes), used by the API and by `manage.py user_files`.
+The seed's library functions are kept as plain functions for scripts (upload_file,
+upload_bytes, download_file, download_bytes); `manage.py user_files download` uses
+download_file, while uploads from the API and the command go through
+userdata.services.file_upload (quota, row, event) and upload_stream.
 """
 
 import hashlib

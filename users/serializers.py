@@ -1,9 +1,8 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from restapi.pagination import MAX_DB_ID
 from users.models import Role, User, UserState
-
-PASSWORD_INPUT_MAX = 1024
 
 
 def user_id_field(**kwargs: object) -> serializers.IntegerField:
@@ -13,7 +12,7 @@ def user_id_field(**kwargs: object) -> serializers.IntegerField:
 def password_field(**kwargs: object) -> serializers.CharField:
     # Passwords are never trimmed: every character counts.
     return serializers.CharField(
-        max_length=PASSWORD_INPUT_MAX,
+        max_length=settings.PASSWORD_MAX_LENGTH,
         trim_whitespace=False,
         **kwargs,  # type: ignore[arg-type]
     )

@@ -137,7 +137,7 @@ def user_update(
             session_revoke_all(
                 user=user, reason="password_changed", keep=actor_session if by_owner else None
             )
-        if user.state == UserState.DEACTIVATED:
+        if "state" in changes and user.state == UserState.DEACTIVATED:
             session_revoke_all(user=user, reason="deactivated")
         if event_type := _update_event(changes, user):
             announce(user, event_type, changes=changes)

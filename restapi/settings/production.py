@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from restapi.env import env_bool, env_path, env_str, is_dev_asset
+from restapi.env import api_tls, env_str, is_dev_asset
 
 
 def check_production_settings(settings: dict[str, Any]) -> None:
@@ -18,18 +18,19 @@ def check_production_settings(settings: dict[str, Any]) -> None:
         problems.append("POSTGRES_ENDPOINT must be set (SQLite is for development only)")
     if not settings["ALLOWED_HOSTS"]:
         problems.append("DJANGO_ALLOWED_HOSTS must list the host names the service answers to")
+    tls = api_tls()
     assets = {
         "TOKEN_ALGO_PRIVATE_KEY": settings["TOKEN_ALGO_PRIVATE_KEY"],
         "TOKEN_ALGO_PUBLIC_KEY": settings["TOKEN_ALGO_PUBLIC_KEY"],
-        "API_TLS_CERT": env_path("API_TLS_CERT", "./certs/tls/api/api.crt"),
-        "API_TLS_KEY": env_path("API_TLS_KEY", "./certs/tls/api/api.key"),
+        "API_TLS_CERT": tls.cert,
+        "API_TLS_KEY": tls.key,
     }
     for name, path in assets.items():
         if not path.is_file():
             problems.append(f"{name}: {path} does not exist")
         elif is_dev_asset(path):
             problems.append(f"{name}: {path} is a development asset")
-    if env_bool("API_TLS_CLIENT_AUTH") and not env_str("API_TLS_CA"):
+    if tls.client_auth and not env_str("API_TLS_CA"):
         problems.append("API_TLS_CLIENT_AUTH=1 needs API_TLS_CA")
     if problems:
         raise ImproperlyConfigured("Refusing to start with DEBUG=0: " + "; ".join(problems))

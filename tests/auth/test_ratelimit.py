@@ -77,6 +77,14 @@ def test_login_per_ip_bucket(api, user, settings, clock):
     assert login(api, password=PASSWORD).status_code == 201
 
 
+def test_password_reset_per_ip_bucket(api, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_reset": "2/900"}
+    body = {"email": "anyone@example.com"}
+    for _ in range(2):
+        assert api.post("/user/password/reset", body, format="json").status_code == 202
+    assert_error(api.post("/user/password/reset", body, format="json"), 429, "rate_limited")
+
+
 def test_register_per_ip_bucket(api, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "register": "2/3600"}
     for i in range(2):

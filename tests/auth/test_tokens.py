@@ -203,3 +203,11 @@ def test_every_jwt_route_refuses_bad_tokens(api, user, method, path, body):
     user.state = UserState.DEACTIVATED
     user.save()
     assert_error(call(api, user, method, path, body, **bearer(good)), 401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "claim", [{"sid": "not-a-uuid"}, {"sub": "not-a-number"}, {"sub": str(2**70)}]
+)
+def test_validly_signed_token_with_malformed_ids_is_401(api, user, claim):
+    token = signed({**valid_claims(user), **claim})
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")

@@ -1,4 +1,5 @@
 import hashlib
+import io
 import re
 
 import pytest
@@ -9,8 +10,9 @@ from django.db import OperationalError
 
 from tests.conftest import S3_BUCKET, client_for
 from tests.helpers import assert_error, counted
-from userdata import storage
+from userdata import services, storage
 from userdata.models import UserData
+from userdata.services import IncompleteBody
 
 pytestmark = pytest.mark.django_db
 
@@ -148,13 +150,30 @@ def test_storage_failure_mid_upload_leaves_no_row_object_or_multipart(user_clien
     assert multipart_uploads(s3) == []
 
 
+def test_body_shorter_than_its_length_stores_nothing_and_counts_nothing(user, s3):
+    stored_bytes = counted("restapi_upload_bytes_total")
+    with pytest.raises(IncompleteBody):
+        services.file_upload(
+            owner=user,
+            body=io.BytesIO(BODY),
+            length=len(BODY) + 10,
+            filename="short.txt",
+            content_type="text/plain",
+        )
+    assert not UserData.objects.exists()
+    assert objects(s3) == []
+    assert counted("restapi_upload_bytes_total") == stored_bytes
+
+
 def test_database_failure_after_storing_deletes_the_object(user_client, s3, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
     monkeypatch.setattr("userdata.services.UserData.objects.create", down)
+    stored_bytes = counted("restapi_upload_bytes_total")
     assert_error(upload(user_client), 503, "database_unavailable")
     assert objects(s3) == []
+    assert counted("restapi_upload_bytes_total") == stored_bytes
 
 
 def test_upload_for_another_user(user_client, admin_client, other_user, s3):
