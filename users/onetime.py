@@ -5,7 +5,6 @@ server secret), compares in constant time, counts wrong guesses, and consumes a 
 with one conditional UPDATE so that of two concurrent uses exactly one wins.
 """
 
-import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -13,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from restapi.exceptions import ApiError
 from users.models import OneTimeToken, TokenPurpose, User
@@ -24,8 +24,7 @@ class InvalidOneTimeToken(ApiError):
 
 
 def _hash(token: str) -> str:
-    key = hashlib.sha256(f"restapi.onetime:{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return salted_hmac("restapi.onetime:", token, algorithm="sha256").hexdigest()
 
 
 def lifetime(purpose: str) -> timedelta:
@@ -34,12 +33,17 @@ def lifetime(purpose: str) -> timedelta:
     return timedelta(seconds=settings.USER_EMAIL_VERIFICATION_EXP_IN_SECONDS)
 
 
+def token_cancel(*, user: User, purpose: str) -> None:
+    """The user's live tokens of this purpose stop working."""
+    OneTimeToken.objects.filter(
+        user=user, purpose=purpose, used_at__isnull=True, cancelled_at__isnull=True
+    ).update(cancelled_at=timezone.now())
+
+
 def token_issue(*, user: User, purpose: str, new_email: str = "") -> str:
     """A new token for this purpose; the user's older ones of the same purpose stop working."""
     now = timezone.now()
-    OneTimeToken.objects.filter(
-        user=user, purpose=purpose, used_at__isnull=True, cancelled_at__isnull=True
-    ).update(cancelled_at=now)
+    token_cancel(user=user, purpose=purpose)
     token = secrets.token_urlsafe(32)
     OneTimeToken.objects.create(
         user=user,

@@ -14,7 +14,7 @@ from restapi import background
 from restapi.exceptions import Conflict, Forbidden
 from users import emails
 from users.models import Role, TokenPurpose, User, UserState, normalize_email
-from users.onetime import InvalidOneTimeToken, token_issue, token_match, token_use
+from users.onetime import InvalidOneTimeToken, token_cancel, token_issue, token_match, token_use
 from users.signals import announce
 
 
@@ -75,7 +75,12 @@ def _email_change(user: User, email: str, *, by_owner: bool) -> str | None:
     """
     email = normalize_email(email)
     if email == user.email:
-        return None
+        if user.pending_email is None:
+            return None
+        # The current address again withdraws the pending change; its link stops working.
+        user.pending_email = None
+        token_cancel(user=user, purpose=TokenPurpose.EMAIL_CHANGE)
+        return "pending_email"
     if User.objects.filter(email=email).exclude(pk=user.pk).exists():
         raise EmailTaken()
     if by_owner and settings.USER_EMAIL_VERIFICATION_ENABLED:
@@ -85,6 +90,7 @@ def _email_change(user: User, email: str, *, by_owner: bool) -> str | None:
         emails.send_email_change_notice(old=user.email, new=email)
         return "pending_email"
     user.email, user.pending_email, user.verified = email, None, 0
+    token_cancel(user=user, purpose=TokenPurpose.EMAIL_CHANGE)  # a pending change is void
     if settings.USER_EMAIL_VERIFICATION_ENABLED:
         _verification_start(user)
     return "email"

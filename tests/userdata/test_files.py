@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
 from tests.conftest import S3_BUCKET, client_for
@@ -356,6 +356,20 @@ def test_operator_command_uploads_and_downloads(user, s3, tmp_path):
     )
     call_command("user_files", "download", "--data-id", str(record.pk), str(tmp_path / "out.csv"))
     assert (tmp_path / "out.csv").read_bytes() == BODY
+
+
+def test_operator_command_reports_refusals_and_missing_ids(user, s3, tmp_path, settings):
+    source = tmp_path / "big.bin"
+    source.write_bytes(BODY)
+    settings.USER_DATA_MAX_BYTES = len(BODY) - 1
+    with pytest.raises(CommandError, match="too large"):
+        call_command("user_files", "upload", "--user-id", str(user.pk), str(source))
+    with pytest.raises(CommandError, match="No user 987654"):
+        call_command("user_files", "upload", "--user-id", "987654", str(source))
+    with pytest.raises(CommandError, match="No file 987654"):
+        call_command("user_files", "download", "--data-id", "987654", str(tmp_path / "x"))
+    assert not UserData.objects.exists()
+    assert objects(s3) == []
 
 
 def test_reconcile_finds_and_removes_orphans_both_ways(user_client, s3, settings):

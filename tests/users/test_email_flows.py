@@ -298,6 +298,37 @@ def test_pending_address_taken_meanwhile_fails_cleanly_at_verification(
     assert OneTimeToken.objects.get(purpose="email_change").used_at is None
 
 
+def request_email_change(user, email):
+    response = client_for(user).put(
+        "/user",
+        {"user_id": user.pk, "email": email, "current_password": PASSWORD},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_the_current_address_again_withdraws_a_pending_change(user, api, deliver):
+    with deliver():
+        assert request_email_change(user, "later@example.com")["pending_email"]
+    params = link_params(next(m for m in mail.outbox if m.to == ["later@example.com"]))
+    assert request_email_change(user, "alice@example.com")["pending_email"] is None
+    assert_error(verify(api, params), 400, "invalid_or_expired_token")
+    user.refresh_from_db()
+    assert (user.email, user.pending_email) == ("alice@example.com", None)
+
+
+def test_an_admins_change_voids_the_owners_pending_link(user, admin_client, api, deliver):
+    with deliver():
+        request_email_change(user, "mine@example.com")
+    params = link_params(next(m for m in mail.outbox if m.to == ["mine@example.com"]))
+    body = {"user_id": user.pk, "email": "assigned@example.com"}
+    assert admin_client.put("/user", body, format="json").status_code == 200
+    assert_error(verify(api, params), 400, "invalid_or_expired_token")
+    user.refresh_from_db()
+    assert (user.email, user.pending_email) == ("assigned@example.com", None)
+
+
 def test_email_change_to_a_taken_address_is_409_at_once(user, other_user):
     body = {"user_id": user.pk, "email": other_user.email, "current_password": PASSWORD}
     assert_error(client_for(user).put("/user", body, format="json"), 409, "email_taken")

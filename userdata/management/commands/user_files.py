@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from restapi.exceptions import ApiError
 from userdata import storage
 from userdata.models import UserData
 from userdata.serializers import DataOutput
@@ -46,16 +47,19 @@ class Command(BaseCommand):
         if owner is None:
             raise CommandError(f"No user {user_id}")
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        with path.open("rb") as body:
-            record = file_upload(
-                owner=owner,
-                body=body,
-                length=path.stat().st_size,
-                filename=filename or path.name,
-                content_type=content_type,
-                data_type=data_type,
-                comments=comments,
-            )
+        try:
+            with path.open("rb") as body:
+                record = file_upload(
+                    owner=owner,
+                    body=body,
+                    length=path.stat().st_size,
+                    filename=filename or path.name,
+                    content_type=content_type,
+                    data_type=data_type,
+                    comments=comments,
+                )
+        except ApiError as exc:  # too large, over quota, storage down: a message, not a trace
+            raise CommandError(str(exc.detail)) from exc
         self.stdout.write(str(dict(DataOutput(record).data)))
 
     def _download(self, *, data_id: int, path: Path, **_: Any) -> None:
