@@ -2,7 +2,6 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
@@ -37,12 +36,14 @@ class JWTAuthentication(SimpleJWTAuthentication):
     def get_user(self, validated_token: Any) -> User:  # type: ignore[override]
         """The token's user, if its session is live: one query, so revocation is immediate."""
         try:
-            session = Session.objects.select_related("user").get(
-                pk=uuid.UUID(validated_token["sid"]),
-                user_id=int(validated_token["sub"]),
-                user__state=UserState.ACTIVE,
-                revoked_at__isnull=True,
-                expires_at__gt=timezone.now(),
+            session = (
+                Session.objects.live()
+                .select_related("user")
+                .get(
+                    pk=uuid.UUID(validated_token["sid"]),
+                    user_id=int(validated_token["sub"]),
+                    user__state=UserState.ACTIVE,
+                )
             )
         except (ValueError, OverflowError, Session.DoesNotExist) as exc:
             raise InvalidAccessToken() from exc

@@ -2,6 +2,13 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+class SessionQuerySet(models.QuerySet["Session"]):
+    def live(self) -> "SessionQuerySet":
+        """Neither revoked nor expired: the sessions whose tokens still work."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
 class Session(models.Model):
@@ -23,6 +30,8 @@ class Session(models.Model):
     revoked_reason = models.CharField(max_length=32, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         db_table = "user_sessions"

@@ -103,9 +103,10 @@ def session_refresh(*, refresh: str) -> Tokens:
         raise InvalidToken() from None
     with transaction.atomic():
         session = (
-            Session.objects.select_for_update()
+            Session.objects.live()
+            .select_for_update()
             .select_related("user")
-            .filter(pk=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .filter(pk=session_id)
             .first()
         )
         if session is None or not hmac.compare_digest(mac, _refresh_mac(session, generation)):
