@@ -1,3 +1,4 @@
+import logging
 import os
 import socket
 import subprocess
@@ -22,10 +23,24 @@ from rest_framework.test import APIClient
 from auth.keys import key_store, write_key_pair
 from auth.services import Tokens, session_start
 from restapi import background
+from tests.logscan import CaptureHandler, scan
 from users.models import Role, User
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+scan.add(PASSWORD)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """Fails the session if any log line it produced holds a secret it used (tests/logscan.py)."""
+    handler = CaptureHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    found = scan.findings()
+    assert not found, "secrets in the logs:\n" + "\n".join(found)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -281,7 +296,10 @@ def api() -> APIClient:
 
 def tokens_for(user: User) -> Tokens:
     """A new session for the user, as a login would make."""
-    return session_start(user=user, client_ip="127.0.0.1", user_agent="tests")
+    tokens = session_start(user=user, client_ip="127.0.0.1", user_agent="tests")
+    scan.add(tokens.token)
+    scan.add(tokens.refresh)
+    return tokens
 
 
 def client_for(user: User) -> APIClient:
@@ -311,6 +329,7 @@ def dev_tls_assets(out: Path) -> None:
 
 def start_gunicorn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """gunicorn as deployed (restapi/gunicorn_conf.py), its output to `log`."""
+    scan.logs.append(log)
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
@@ -392,6 +411,7 @@ class Server:
         # Not the machine's REQUESTS_CA_BUNDLE: requests lets it override session.verify.
         session.trust_env = False
         session.verify = str(self.ca)
+        session.hooks["response"].append(scan.record_exchange)
         return session
 
 
@@ -408,23 +428,17 @@ def wait_for_https(url: str, ca: Path, process: subprocess.Popen[bytes], log: Pa
     raise RuntimeError(f"the server did not start:\n{log.read_text()}")
 
 
-# Per module: its outbox publisher threads must not race the publishing that other
-# modules' tests do themselves on the same database.
-@pytest.fixture(scope="module")
-def server(
-    django_db_setup: None,
-    jwt_keys: tuple[Path, Path],
-    s3_endpoint: str,
-    kafka_broker: Broker,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Server]:
-    """The real gunicorn over TLS on a free loopback port, on the test database."""
-    tls = tmp_path_factory.mktemp("tls")
+def server_env(
+    jwt_keys: tuple[Path, Path], s3_endpoint: str, kafka_broker: Broker, tmp: Path
+) -> dict[str, str]:
+    """The environment of a server as deployed, on the test database and test services."""
+    tls = tmp / "tls"
     dev_tls_assets(tls)
     port = free_port()
-    mail_dir = tmp_path_factory.mktemp("mail")
+    (tmp / "mail").mkdir()
+    (tmp / "metrics").mkdir()
     database = settings.DATABASES["default"]
-    env = {
+    return {
         **os.environ,
         "DEBUG": "1",
         "DB_NAME": database["NAME"],
@@ -434,12 +448,13 @@ def server(
         "API_ENDPOINT": f"127.0.0.1:{port}",
         "API_TLS_CERT": str(tls / "api" / "api.crt"),
         "API_TLS_KEY": str(tls / "api" / "api.key"),
+        "API_TLS_CA": str(tls / "api" / "api-ca.pem"),
         "API_WORKERS": "2",
         # Log lines reach the file at once, for the tests that read them.
         "PYTHONUNBUFFERED": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics")),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
+        "EMAIL_FILE_PATH": str(tmp / "mail"),
         "PUBLIC_BASE_URL": f"https://localhost:{port}",
         "S3_DATA_UPLOAD_TO_S3": "1",
         "S3_DATA_BUCKET": S3_BUCKET,
@@ -455,13 +470,34 @@ def server(
         "RATE_LIMIT_LOGIN": "1000/60",
         "RATE_LIMIT_REGISTER": "1000/60",
     }
-    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
+
+
+@contextmanager
+def running_server(env: dict[str, str], tmp: Path) -> Iterator[Server]:
+    """gunicorn started with this environment, stopped (by its pid) at the end."""
+    log = tmp / "gunicorn.log"
     process = start_gunicorn(env, log)
-    url = f"https://localhost:{port}"
-    ca = tls / "api" / "api-ca.pem"
+    url = f"https://localhost:{env['API_ENDPOINT'].rsplit(':', 1)[1]}"
+    ca = Path(env["API_TLS_CA"])
     try:
         wait_for_https(url, ca, process, log)
         yield Server(url=url, ca=ca, env=env, log=log, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+# Per module: its outbox publisher threads must not race the publishing that other
+# modules' tests do themselves on the same database.
+@pytest.fixture(scope="module")
+def server(
+    django_db_setup: None,
+    jwt_keys: tuple[Path, Path],
+    s3_endpoint: str,
+    kafka_broker: Broker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """The real gunicorn over TLS on a free loopback port, on the test database."""
+    tmp = tmp_path_factory.mktemp("server")
+    with running_server(server_env(jwt_keys, s3_endpoint, kafka_broker, tmp), tmp) as server:
+        yield server

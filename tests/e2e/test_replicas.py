@@ -1,0 +1,64 @@
+"""Two replicas (two gunicorn instances, two workers each) on one database, as a
+deployment with several pods runs: revocation and brute-force limits hold across them."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, Broker, Server, running_server, server_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    django_db_setup: None,
+    jwt_keys: tuple[Path, Path],
+    s3_endpoint: str,
+    kafka_broker: Broker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, Server]]:
+    first_tmp, second_tmp = tmp_path_factory.mktemp("replica"), tmp_path_factory.mktemp("replica")
+    first_env = server_env(jwt_keys, s3_endpoint, kafka_broker, first_tmp)
+    second_env = server_env(jwt_keys, s3_endpoint, kafka_broker, second_tmp)
+    with (
+        running_server(first_env, first_tmp) as first,
+        running_server(second_env, second_tmp) as second,
+    ):
+        yield first, second
+
+
+def test_a_session_revoked_through_one_replica_is_refused_by_the_other(replicas):
+    first, second = replicas
+    token = first.register("replicated@example.com")
+    auth = {"Authorization": f"Bearer {token}"}
+    me = second.session().get(f"{second.url}/user/sessions", headers=auth)
+    assert me.status_code == 200
+    assert first.session().post(f"{first.url}/logout", headers=auth).status_code == 204
+    for replica in (second, first):
+        refused = replica.session().get(f"{replica.url}/user/sessions", headers=auth)
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "invalid_token"
+
+
+def test_parallel_wrong_passwords_split_between_replicas_evaluate_five_hashes(replicas):
+    first, second = replicas
+    second.register("split-target@example.com")
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+
+    def guess(number: int) -> None:
+        replica = (first, second)[number % 2]
+        http = replica.session()
+        body = {"email": "split-target@example.com", "password": f"{PASSWORD} {number}"}
+        barrier.wait()
+        statuses.append(http.post(f"{replica.url}/login", json=body).status_code)
+
+    threads = [threading.Thread(target=guess, args=(number,)) for number in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (statuses.count(401), statuses.count(429)) == (5, 45)
