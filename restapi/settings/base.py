@@ -69,12 +69,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 JSON_BODY_MAX_BYTES = 1024 * 1024
 STREAMED_BODY_ROUTES = {("POST", "/user/data")}
 DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
+# Arrays and objects nested deeper than this are a 400 (restapi/parsers.py), anywhere in a
+# body, free-form values included.
+JSON_MAX_DEPTH = 32
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["auth.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["restapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "restapi.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
