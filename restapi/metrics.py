@@ -20,6 +20,7 @@ from django.db import connections
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -35,7 +36,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from restapi.env import api_tls
-from restapi.errors import error_body, json_error
+from restapi.errors import error_body, json_error, method_not_allowed
 
 # The seed's name, kept: requests by method, route pattern and status.
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -102,11 +103,15 @@ def token_accepted(authorization: str) -> bool:
     return not token or hmac.compare_digest(given.encode(), token.encode())
 
 
+# Scrapers send no cookies, so there is nothing for CSRF to protect.
+@csrf_exempt
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not token_accepted(request.META.get("HTTP_AUTHORIZATION", "")):
         return json_error(
             request, status_code=401, msg=UNAUTHORIZED_MESSAGE, code="not_authenticated"
         )
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed(request, allowed=["GET", "HEAD"])
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 

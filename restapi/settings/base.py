@@ -179,3 +179,5 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# JSON like every other error (the admin's forms get a plain HTML page): restapi/errors.py.
+CSRF_FAILURE_VIEW = "restapi.errors.csrf_failure_view"
