@@ -45,7 +45,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "restapi.metrics.PrometheusAfterMiddleware",
 ]
 
 # /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when this is set.
