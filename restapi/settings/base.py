@@ -81,7 +81,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "restapi.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "restapi.schema.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -94,14 +94,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SECURITY": [{"jwtAuth": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "restapi.schema.implied_errors",
+    ],
     "APPEND_PATHS": {
         "/metrics": {
             "get": {
                 "operationId": "metrics",
                 "description": "Prometheus text format, summed over every worker. "
-                "Needs `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.",
-                "security": [],
+                "Needs `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set. "
+                "GET and HEAD only (405 otherwise).",
+                "security": [{"metricsToken": []}, {}],
                 "responses": {
                     "200": {
                         "description": "Prometheus metrics",
@@ -112,7 +116,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "APPEND_COMPONENTS": {
-        "securitySchemes": {"jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+        "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}}
     },
 }
 # /openapi.json and /docs are open in development; in production they need an admin's JWT
