@@ -10,6 +10,7 @@ that provoke them and checks each answer is documented.
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -45,8 +46,9 @@ ERROR_MEANINGS = {
 
 # What every JSON body can be refused for, whatever the route does with it.
 BODY_ERRORS = {
-    400: "Invalid input; the body is not JSON, or is nested more than 32 levels deep",
-    413: "The body is over 1 MiB",
+    400: "Invalid input; the body is not JSON, or is nested more than "
+    f"{settings.JSON_MAX_DEPTH} levels deep",
+    413: f"The body is over {settings.JSON_BODY_MAX_BYTES} bytes",
     415: "The body is not labelled application/json",
 }
 DATABASE_DOWN = "The database is down, or the service is overloaded (see Retry-After)"
