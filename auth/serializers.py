@@ -1,17 +1,18 @@
 from rest_framework import serializers
 
 from auth.models import Session
+from restapi.fields import StrictCharField
 from users.serializers import password_field
 
 
 class LoginInput(serializers.Serializer[None]):
     # Not validated as an email: a malformed address is just another failed login.
-    email = serializers.CharField(max_length=254)
+    email = StrictCharField(max_length=254)
     password = password_field()
 
 
 class RefreshInput(serializers.Serializer[None]):
-    refresh = serializers.CharField(max_length=200)
+    refresh = StrictCharField(max_length=200)
 
 
 class SessionOutput(serializers.Serializer[Session]):

@@ -81,14 +81,14 @@ class RefreshView(APIView):
 
 
 class LogoutView(APIView):
-    @extend_schema(operation_id="logout", request=None, responses={204: None, **errors(401)})
+    @extend_schema(operation_id="logout", request=None, responses={204: None})
     def post(self, request: AuthenticatedRequest) -> Response:
         services.user_logout(user=request.user, session_id=uuid.UUID(request.auth["sid"]))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutAllView(APIView):
-    @extend_schema(operation_id="logout_all", request=None, responses={204: None, **errors(401)})
+    @extend_schema(operation_id="logout_all", request=None, responses={204: None})
     def post(self, request: AuthenticatedRequest) -> Response:
         services.user_logout(user=request.user, session_id=None)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -99,7 +99,6 @@ class SessionListView(APIView):
         operation_id="sessions_list",
         responses={
             200: envelope("SessionsOutput", sessions=SessionOutput(many=True)),
-            **errors(401),
         },
     )
     def get(self, request: AuthenticatedRequest) -> Response:
@@ -110,7 +109,7 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
-    @extend_schema(operation_id="session_revoke", responses={204: None, **errors(401, 404)})
+    @extend_schema(operation_id="session_revoke", responses={204: None, **errors(404)})
     def delete(self, request: AuthenticatedRequest, session_id: uuid.UUID) -> Response:
         if not services.user_logout(user=request.user, session_id=session_id):
             raise NotFound()

@@ -6,7 +6,11 @@ from django.conf import settings
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
-from kafka_events.outbox import outbox_add
+from kafka_events.outbox import event_headers, outbox_add
+
+# The headers of the service's own events: a one-off message must not pass for one (on
+# the user-events topic, a consumer would take it for a real user event).
+RESERVED_HEADERS = frozenset(name for name, _ in event_headers(uuid.UUID(int=0), ""))
 
 
 def allowed_topics() -> set[str]:
@@ -18,10 +22,14 @@ def message_publish(
     *, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
 ) -> uuid.UUID:
     """A one-off message, through the outbox like every event: durable, at least once."""
+    errors = {}
     if topic not in allowed_topics():
-        raise ValidationError(
-            {"topic": [f"Not one of the allowed topics: {sorted(allowed_topics())}."]}
-        )
+        errors["topic"] = [f"Not one of the allowed topics: {sorted(allowed_topics())}."]
+    reserved = sorted(name for name in headers or {} if name.lower() in RESERVED_HEADERS)
+    if reserved:
+        errors["headers"] = [f"Reserved for the service's own events: {', '.join(reserved)}."]
+    if errors:
+        raise ValidationError(errors)
     event_id = uuid.uuid4()
     outbox_add(
         topic=topic,

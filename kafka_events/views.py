@@ -24,7 +24,7 @@ class PublishView(APIView):
         request=PublishInput,
         responses={
             202: envelope("PublishOutput", event_id=serializers.UUIDField()),
-            **errors(400, 401, 403),
+            **errors(400, 403),
         },
     )
     def post(self, request: Request) -> Response:

@@ -1,10 +1,13 @@
 """The one error contract: every error is JSON `{"msg", "code", "errors"?}` (see api.md)."""
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import format_html
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -86,21 +89,60 @@ def json_error(request: HttpRequest, *, status_code: int, msg: str, code: str) -
     return JsonResponse(error_body(msg, code), status=status_code)
 
 
-def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    return json_error(request, status_code=404, msg=NotFound.default_detail, code="not_found")
+ADMIN_PREFIX = "/admin/"
+
+_ADMIN_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{} {}</title></head>'
+    '<body><h1>{} {}</h1><p>{}</p><p><a href="{}">Back to the admin</a></p></body></html>'
+)
 
 
-def server_error_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    return json_error(
+def error_response(request: HttpRequest, *, status_code: int, msg: str, code: str) -> HttpResponse:
+    """The JSON error body, except under /admin/: that is an HTML UI for operators in a
+    browser, so it gets a plain page with the same status and sentence (never Django's
+    DEBUG pages)."""
+    if not request.path.startswith(ADMIN_PREFIX):
+        return json_error(request, status_code=status_code, msg=msg, code=code)
+    reason = HTTPStatus(status_code).phrase
+    page = format_html(_ADMIN_PAGE, status_code, reason, status_code, reason, msg, ADMIN_PREFIX)
+    return HttpResponse(page, status=status_code)
+
+
+def method_not_allowed(request: HttpRequest, *, allowed: list[str]) -> JsonResponse:
+    code, msg = DRF_ERRORS[exceptions.MethodNotAllowed]
+    response = json_error(request, status_code=405, msg=msg, code=code)
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+# Any method: an unsafe one on an unknown path is a 404 too, not a CSRF failure.
+@csrf_exempt
+def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    return error_response(request, status_code=404, msg=NotFound.default_detail, code="not_found")
+
+
+def server_error_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    return error_response(
         request, status_code=500, msg="An internal error occurred.", code="internal_error"
     )
 
 
-def bad_request_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    return json_error(request, status_code=400, msg="Bad request.", code="bad_request")
+def bad_request_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    return error_response(request, status_code=400, msg="Bad request.", code="bad_request")
 
 
-def permission_denied_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    return json_error(
+def permission_denied_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    return error_response(
         request, status_code=403, msg=Forbidden.default_detail, code="permission_denied"
+    )
+
+
+def csrf_failure_view(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW. Only the admin's forms use cookies and CSRF tokens; the API's
+    views are exempt, so elsewhere this is a safety net that keeps the error JSON."""
+    return error_response(
+        request,
+        status_code=403,
+        msg="The form has expired or did not come from this site: reload it and try again.",
+        code="csrf_failed",
     )

@@ -12,14 +12,17 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import django_prometheus.middleware
 from django.conf import settings
 from django.db import connections
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -35,7 +38,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from restapi.env import api_tls
-from restapi.errors import error_body, json_error
+from restapi.errors import error_body, json_error, method_not_allowed
 
 # The seed's name, kept: requests by method, route pattern and status.
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -102,11 +105,15 @@ def token_accepted(authorization: str) -> bool:
     return not token or hmac.compare_digest(given.encode(), token.encode())
 
 
+# Scrapers send no cookies, so there is nothing for CSRF to protect.
+@csrf_exempt
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not token_accepted(request.META.get("HTTP_AUTHORIZATION", "")):
         return json_error(
             request, status_code=401, msg=UNAUTHORIZED_MESSAGE, code="not_authenticated"
         )
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed(request, allowed=["GET", "HEAD"])
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 
@@ -151,6 +158,25 @@ def serve_metrics(endpoint: str) -> ThreadingWSGIServer:
     return server
 
 
+# Every label of a request metric takes its values from a fixed set: a client choosing
+# the method, path or anything else must not be able to make new series. The route is
+# the URL pattern (a fixed set) or "unmatched".
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+STATUSES = frozenset(str(status.value) for status in HTTPStatus)
+OTHER = "other"
+
+
+def method_label(method: str | None) -> str:
+    return method if method in METHODS else OTHER
+
+
+def status_label(status_code: int | str) -> str:
+    text = str(status_code)
+    return text if text in STATUSES else OTHER
+
+
 class MetricsMiddleware:
     def __init__(self, get_response):  # type: ignore[no-untyped-def]
         self.get_response = get_response
@@ -160,6 +186,25 @@ class MetricsMiddleware:
         response = self.get_response(request)
         match = request.resolver_match
         route = match.route if match is not None and match.route != "^" else "unmatched"
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_DURATION.labels(request.method, route).observe(time.perf_counter() - started)
+        method = method_label(request.method)
+        HTTP_REQUESTS.labels(method, route, status_label(response.status_code)).inc()
+        HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
         return response
+
+
+class PrometheusAfterMiddleware(django_prometheus.middleware.PrometheusAfterMiddleware):
+    """django-prometheus's, with the same bounds: it labels its latency histogram with the
+    raw method, so every made-up method made a new histogram."""
+
+    def label_metric(
+        self,
+        metric: Any,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        **labels: str,
+    ) -> Any:
+        if "method" in labels:
+            labels["method"] = method_label(request.method)
+        if "status" in labels:
+            labels["status"] = status_label(labels["status"])
+        return super().label_metric(metric, request, response, **labels)

@@ -3,10 +3,17 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 
-from restapi.errors import json_error, server_error_view
+from restapi.errors import (
+    bad_request_view,
+    error_response,
+    not_found_view,
+    permission_denied_view,
+    server_error_view,
+)
 from restapi.exceptions import PayloadTooLarge
 from restapi.requestid import REQUEST_ID, REQUEST_ID_PATTERN
 
@@ -14,7 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 class JsonErrorMiddleware:
-    """Turns any uncaught exception into the JSON 500 body, in DEBUG too: never a stack trace."""
+    """Answers what a view raises (DRF's views answer their own): Django's 404, 403 and
+    400 exceptions with those statuses, a database outage with 503, anything else with
+    the 500 body. In DEBUG too: never Django's debug pages or a stack trace. Under /admin/
+    these are plain HTML pages (restapi.errors.error_response)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -23,12 +33,24 @@ class JsonErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+        if isinstance(exception, Http404):
+            return not_found_view(request)
+        if isinstance(exception, PermissionDenied):
+            return permission_denied_view(request)
+        if isinstance(exception, SuspiciousOperation):
+            # As Django reports them (e.g. too many form fields in an admin POST).
+            logging.getLogger(f"django.security.{type(exception).__name__}").error(
+                "%s", exception, extra={"status_code": 400, "request": request}
+            )
+            return bad_request_view(request)
+        if isinstance(exception, BadRequest):
+            return bad_request_view(request)
         if isinstance(exception, OperationalError | InterfaceError):
             # The database is down or unreachable: a dependency, not a bug.
             logger.error(
                 "Database unavailable on %s %s: %s", request.method, request.path, exception
             )
-            response = json_error(
+            response = error_response(
                 request,
                 status_code=503,
                 msg="The service is temporarily unavailable; retry later.",
@@ -52,11 +74,11 @@ class JsonBodyLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return json_error(
+            return error_response(
                 request, status_code=400, msg="Invalid Content-Length.", code="bad_request"
             )
         if length > settings.JSON_BODY_MAX_BYTES:
-            return json_error(
+            return error_response(
                 request,
                 status_code=PayloadTooLarge.status_code,
                 msg=str(PayloadTooLarge.default_detail),

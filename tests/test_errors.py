@@ -1,5 +1,12 @@
-import pytest
+import json
 
+import pytest
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpResponse
+from django.test import Client, RequestFactory
+
+from restapi.errors import csrf_failure_view
+from restapi.middleware import JsonErrorMiddleware
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -41,3 +48,81 @@ def test_uncaught_errors_are_json_500_without_details(user_client, user, monkeyp
     assert_error(response, 500, "internal_error")
     assert b"secret" not in response.content
     assert b"SELECT" not in response.content
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unsafe_methods_on_unknown_paths_are_a_json_404_not_a_csrf_page(method):
+    response = getattr(Client(enforce_csrf_checks=True), method)("/no/such/path")
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "trace", "options"])
+def test_metrics_refuse_other_methods_with_json_405(method, settings):
+    response = Client(enforce_csrf_checks=True).generic(method.upper(), "/metrics")
+    assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD"
+    # The token is checked first, as DRF authenticates before it checks the method.
+    settings.METRICS_TOKEN = "scrape-secret"
+    response = Client().generic(method.upper(), "/metrics")
+    assert_error(response, 401, "not_authenticated")
+
+
+def test_metrics_answer_head(api):
+    response = api.head("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def admin_page(response, status):
+    assert response.status_code == status
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    html = response.content.decode()
+    assert f"<h1>{status} " in html and "DEBUG" not in html
+    return html
+
+
+def test_the_admin_answers_its_own_403_and_404_as_html_pages(admin, settings):
+    settings.DEBUG = True
+    operator = Client()
+    operator.force_login(admin)
+    admin_page(operator.get("/admin/users/user/add/"), 403)
+    admin_page(operator.get("/admin/nonexistent/"), 404)
+
+
+def test_a_csrf_failure_on_the_admins_forms_is_an_html_page(admin):
+    operator = Client(enforce_csrf_checks=True)
+    operator.force_login(admin)
+    html = admin_page(operator.post("/admin/users/user/", {"action": "deactivate"}), 403)
+    assert "reload it" in html
+
+
+def json_error_of(response, status, code):
+    """The contract's JSON error, from a response that did not go through the test client."""
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content)
+    assert body["code"] == code and body["msg"]
+    return body
+
+
+def test_a_csrf_failure_elsewhere_is_json():
+    response = csrf_failure_view(RequestFactory().post("/login"), reason="no token")
+    json_error_of(response, 403, "csrf_failed")
+
+
+@pytest.mark.parametrize(
+    ("exception", "status", "code"),
+    [
+        (Http404("secret detail"), 404, "not_found"),
+        (PermissionDenied("secret detail"), 403, "permission_denied"),
+        (SuspiciousOperation("secret detail"), 400, "bad_request"),
+        (BadRequest("secret detail"), 400, "bad_request"),
+    ],
+)
+def test_djangos_own_exceptions_keep_their_status_in_debug_too(exception, status, code, settings):
+    settings.DEBUG = True
+    middleware = JsonErrorMiddleware(lambda request: HttpResponse())
+    response = middleware.process_exception(RequestFactory().get("/metrics"), exception)
+    assert "secret" not in json_error_of(response, status, code)["msg"]
+    admin = middleware.process_exception(RequestFactory().get("/admin/x/"), exception)
+    assert "secret" not in admin_page(admin, status)

@@ -7,9 +7,9 @@ from django.db.migrations.executor import MigrationExecutor
 from prometheus_client import REGISTRY
 
 from restapi import health
-from restapi.metrics import serve_metrics
+from restapi.metrics import serve_metrics, status_label
 from tests.conftest import PASSWORD, dev_tls_assets, free_port
-from tests.helpers import assert_error
+from tests.helpers import assert_error, counted
 from users.signals import announce
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,26 @@ def test_the_relay_metrics_server_hands_back_its_database_connections(tmp_path, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_made_up_methods_and_statuses_are_labelled_from_fixed_sets(api):
+    other = {"method": "other", "route": "unmatched", "status": "404"}
+    before = counted("http_requests_total", **other)
+    histogram = {"view": "restapi.errors.not_found_view", "method": "other"}
+    before_histogram = counted(
+        "django_http_requests_latency_seconds_by_view_method_count", **histogram
+    )
+    for method in ("MADEUP", "FOO", "PROPFIND"):
+        api.generic(method, "/no/such/path")
+    assert counted("http_requests_total", **other) == before + 3
+    assert (
+        counted("django_http_requests_latency_seconds_by_view_method_count", **histogram)
+        == before_histogram + 3
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "http_requests_total", {"method": "MADEUP", "route": "unmatched", "status": "404"}
+        )
+        is None
+    )
+    assert (status_label(404), status_label(599), status_label("abc")) == ("404", "other", "other")

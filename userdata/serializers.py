@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from restapi.fields import StrictCharField
 from userdata.models import UserData
 from users.serializers import user_id_field
 
@@ -24,10 +25,10 @@ class DataOutput(serializers.Serializer[UserData]):
 class UploadHeaders(serializers.Serializer[None]):
     """The metadata an upload carries in headers (the body is the file)."""
 
-    filename = serializers.CharField(min_length=1, max_length=255, trim_whitespace=False)
-    data_type = serializers.CharField(max_length=128, required=False, default="")
-    encoding = serializers.CharField(max_length=64, required=False, default="")
-    comments = serializers.CharField(max_length=1024, required=False, default="")
+    filename = StrictCharField(min_length=1, max_length=255, trim_whitespace=False)
+    data_type = StrictCharField(max_length=128, required=False, default="")
+    encoding = StrictCharField(max_length=64, required=False, default="")
+    comments = StrictCharField(max_length=1024, required=False, default="")
     user_id = user_id_field(required=False)
     content_type = serializers.RegexField(
         r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*$", max_length=255
@@ -36,22 +37,20 @@ class UploadHeaders(serializers.Serializer[None]):
 
 class DataUpdateInput(serializers.Serializer[None]):
     data_id = user_id_field()
-    filename = serializers.CharField(
-        min_length=1, max_length=255, trim_whitespace=False, required=False
-    )
-    data_type = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    comments = serializers.CharField(max_length=1024, required=False, allow_blank=True)
-    encoding = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    filename = StrictCharField(min_length=1, max_length=255, trim_whitespace=False, required=False)
+    data_type = StrictCharField(max_length=128, required=False, allow_blank=True)
+    comments = StrictCharField(max_length=1024, required=False, allow_blank=True)
+    encoding = StrictCharField(max_length=64, required=False, allow_blank=True)
 
 
 class DataSearchInput(serializers.Serializer[None]):
     user_id = user_id_field(required=False)
     data_id = user_id_field(required=False)
-    filename = serializers.CharField(max_length=255, required=False)
-    data_type = serializers.CharField(max_length=128, required=False)
-    comments = serializers.CharField(max_length=1024, required=False)
-    encoding = serializers.CharField(max_length=64, required=False)
+    filename = StrictCharField(max_length=255, required=False)
+    data_type = StrictCharField(max_length=128, required=False)
+    comments = StrictCharField(max_length=1024, required=False)
+    encoding = StrictCharField(max_length=64, required=False)
     above_bytes = serializers.IntegerField(min_value=0, required=False)
     below_bytes = serializers.IntegerField(min_value=0, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
-    cursor = serializers.CharField(max_length=200, required=False)
+    cursor = StrictCharField(max_length=200, required=False)

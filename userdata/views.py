@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
-from restapi.schema import envelope, errors, page_envelope
+from restapi.schema import envelope, errors, id_parameter, page_envelope
 from restapi.views import AuthenticatedRequest, page_body, valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
@@ -66,13 +66,21 @@ def content_disposition(filename: str) -> str:
 
 DATA_RECORD = envelope("DataRecordOutput", data=DataOutput())
 UPLOAD_HEADERS = [
-    OpenApiParameter("filename", str, OpenApiParameter.HEADER, required=True),
-    OpenApiParameter("data-type", str, OpenApiParameter.HEADER, description="or data_type"),
-    OpenApiParameter("encoding", str, OpenApiParameter.HEADER),
-    OpenApiParameter("comments", str, OpenApiParameter.HEADER),
     OpenApiParameter(
-        "user-id", int, OpenApiParameter.HEADER, description="admins: upload for this user"
+        "filename",
+        {"type": "string", "minLength": 1, "maxLength": 255},
+        OpenApiParameter.HEADER,
+        required=True,
     ),
+    OpenApiParameter(
+        "data-type",
+        {"type": "string", "maxLength": 128},
+        OpenApiParameter.HEADER,
+        description="or data_type",
+    ),
+    OpenApiParameter("encoding", {"type": "string", "maxLength": 64}, OpenApiParameter.HEADER),
+    OpenApiParameter("comments", {"type": "string", "maxLength": 1024}, OpenApiParameter.HEADER),
+    id_parameter("user-id", OpenApiParameter.HEADER, description="admins: upload for this user"),
 ]
 
 
@@ -82,7 +90,7 @@ class DataView(APIView):
         description="The raw body is the file (any Content-Type); metadata in headers.",
         parameters=UPLOAD_HEADERS,
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: DATA_RECORD, **errors(400, 401, 403, 404, 411, 413, 503)},
+        responses={201: DATA_RECORD, **errors(400, 403, 404, 411, 413, 503)},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         length = content_length(request)
@@ -96,7 +104,7 @@ class DataView(APIView):
     @extend_schema(
         operation_id="data_update",
         request=DataUpdateInput,
-        responses={200: DATA_RECORD, **errors(400, 401, 404)},
+        responses={200: DATA_RECORD, **errors(400, 404)},
     )
     def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(DataUpdateInput, request)
@@ -111,7 +119,7 @@ class DataSearchView(APIView):
         request=DataSearchInput,
         responses={
             200: page_envelope("DataSearchOutput", "data", DataOutput(many=True)),
-            **errors(400, 401, 403),
+            **errors(400, 403),
         },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -148,10 +156,16 @@ def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
 class DataDetailView(APIView):
     @extend_schema(
         operation_id="data_download",
+        parameters=[id_parameter("data_id")],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            # The stored Content-Type, whatever the upload said.
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file, with its Content-Type, Content-Length, "
+                "Content-Disposition: attachment, ETag and Digest/Repr-Digest (SHA-256)",
+            ),
             302: OpenApiResponse(description="to a presigned URL (S3_PRESIGNED_DOWNLOADS=1)"),
-            **errors(401, 404, 503),
+            **errors(404, 503),
         },
     )
     def get(
@@ -159,7 +173,11 @@ class DataDetailView(APIView):
     ) -> StreamingHttpResponse | HttpResponseRedirect:
         return download(selectors.file_get_for_owner(actor=request.user, data_id=data_id))
 
-    @extend_schema(operation_id="data_delete", responses={204: None, **errors(401, 404)})
+    @extend_schema(
+        operation_id="data_delete",
+        parameters=[id_parameter("data_id")],
+        responses={204: None, **errors(404)},
+    )
     def delete(self, request: AuthenticatedRequest, data_id: int) -> Response:
         services.file_delete(
             record=selectors.file_get_for_owner(actor=request.user, data_id=data_id)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from restapi.fields import StrictCharField, StrictEmailField
 from restapi.pagination import MAX_DB_ID
 from users.models import Role, User, UserState
 
@@ -9,9 +10,9 @@ def user_id_field(**kwargs: object) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_DB_ID, **kwargs)  # type: ignore[arg-type]
 
 
-def password_field(**kwargs: object) -> serializers.CharField:
+def password_field(**kwargs: object) -> StrictCharField:
     # Passwords are never trimmed: every character counts.
-    return serializers.CharField(
+    return StrictCharField(
         max_length=settings.PASSWORD_MAX_LENGTH,
         trim_whitespace=False,
         **kwargs,  # type: ignore[arg-type]
@@ -43,13 +44,13 @@ class UserWithTokens(UserMessage):
 
 
 class UserCreateInput(serializers.Serializer[None]):
-    email = serializers.EmailField(max_length=254)
+    email = StrictEmailField(max_length=254)
     password = password_field()
 
 
 class UserUpdateInput(serializers.Serializer[None]):
     user_id = user_id_field()
-    email = serializers.EmailField(max_length=254, required=False)
+    email = StrictEmailField(max_length=254, required=False)
     password = password_field(required=False)
     current_password = password_field(required=False)
     state = serializers.ChoiceField(choices=UserState.values, required=False)
@@ -61,25 +62,25 @@ class UserIdInput(serializers.Serializer[None]):
 
 
 class UserSearchInput(serializers.Serializer[None]):
-    email = serializers.CharField(min_length=3, max_length=254, trim_whitespace=False)
+    email = StrictCharField(min_length=3, max_length=254, trim_whitespace=False)
     state = serializers.ChoiceField(choices=UserState.values, required=False)
     verified = serializers.IntegerField(min_value=0, max_value=1, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
-    cursor = serializers.CharField(max_length=200, required=False)
+    cursor = StrictCharField(max_length=200, required=False)
 
 
 class VerifyInput(serializers.Serializer[None]):
     u = user_id_field()
-    t = serializers.CharField(max_length=128)
+    t = StrictCharField(max_length=128)
 
 
 class EmailInput(serializers.Serializer[None]):
     # The seed's reset request also sent user_id; it is accepted and not needed.
-    email = serializers.EmailField(max_length=254)
+    email = StrictEmailField(max_length=254)
     user_id = user_id_field(required=False)
 
 
 class PasswordChangeInput(serializers.Serializer[None]):
-    email = serializers.EmailField(max_length=254)
-    token = serializers.CharField(max_length=128)
+    email = StrictEmailField(max_length=254)
+    token = StrictCharField(max_length=128)
     password = password_field()

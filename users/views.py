@@ -3,7 +3,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -14,7 +13,14 @@ from rest_framework.views import APIView
 from auth.ratelimit import bucket_take, client_ip
 from auth.services import session_renew, session_start
 from auth.views import request_origin, token_body, user_with_tokens
-from restapi.schema import MessageOutput, envelope, errors, page_envelope
+from restapi.schema import (
+    MessageOutput,
+    OptionalBody,
+    envelope,
+    errors,
+    id_parameter,
+    page_envelope,
+)
 from restapi.views import AuthenticatedRequest, page_body, valid
 from users import selectors, services
 from users.models import User
@@ -68,7 +74,7 @@ class UserView(APIView):
     @extend_schema(
         operation_id="user_update",
         request=UserUpdateInput,
-        responses={200: UserWithTokens, **errors(400, 401, 403, 404, 409, 429)},
+        responses={200: UserWithTokens, **errors(400, 403, 404, 409, 429, 503)},
     )
     def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(UserUpdateInput, request)
@@ -85,8 +91,10 @@ class UserView(APIView):
 
     @extend_schema(
         operation_id="user_deactivate",
+        description='The body is `{"user_id": …}`, as the seed\'s clients send it (OpenAPI 3.0 '
+        "has no request body on DELETE).",
         request=UserIdInput,
-        responses={204: None, **errors(400, 401, 404)},
+        responses={204: None, **errors(400, 404, 413, 415)},
     )
     def delete(self, request: AuthenticatedRequest) -> Response:
         data = valid(UserIdInput, request)
@@ -96,7 +104,11 @@ class UserView(APIView):
 
 
 class UserDetailView(APIView):
-    @extend_schema(operation_id="user_get", responses={200: UserMessage, **errors(401, 404)})
+    @extend_schema(
+        operation_id="user_get",
+        parameters=[id_parameter("user_id")],
+        responses={200: UserMessage, **errors(404)},
+    )
     def get(self, request: AuthenticatedRequest, user_id: int) -> Response:
         user = selectors.user_get_for_actor(actor=request.user, user_id=user_id)
         announce_read(request.user, "user.read", user_id=user.pk)
@@ -109,7 +121,7 @@ class UserSearchView(APIView):
         request=UserSearchInput,
         responses={
             200: page_envelope("UserSearchOutput", "users", UserOutput(many=True)),
-            **errors(400, 401),
+            **errors(400),
         },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -126,8 +138,10 @@ class VerifyView(APIView):
     @extend_schema(
         operation_id="user_verify",
         parameters=[
-            OpenApiParameter("u", OpenApiTypes.INT, required=True, description="user id"),
-            OpenApiParameter("t", OpenApiTypes.STR, required=True, description="the token"),
+            id_parameter("u", OpenApiParameter.QUERY, required=True, description="user id"),
+            OpenApiParameter(
+                "t", {"type": "string", "maxLength": 128}, required=True, description="the token"
+            ),
         ],
         responses={200: UserMessage, **errors(400, 409)},
         auth=[],
@@ -149,7 +163,9 @@ class VerifyResendView(APIView):
 
     @extend_schema(
         operation_id="user_verify_resend",
-        request=EmailInput,
+        description="With a JWT: for the caller, no body. Without one (verification is "
+        'required, so there is no JWT yet): `{"email": …}`.',
+        request=OptionalBody(EmailInput),
         responses={202: MessageOutput, **errors(400, 429)},
         auth=[{"jwtAuth": []}, {}],  # type: ignore[list-item]
     )
@@ -189,7 +205,7 @@ class PasswordChangeView(APIView):
         request=PasswordChangeInput,
         responses={
             200: envelope("PasswordChangeOutput", user_id=serializers.IntegerField()),
-            **errors(400),
+            **errors(400, 503),
         },
         auth=[],
     )

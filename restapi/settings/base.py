@@ -45,7 +45,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "restapi.metrics.PrometheusAfterMiddleware",
 ]
 
 # /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when this is set.
@@ -69,16 +69,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 JSON_BODY_MAX_BYTES = 1024 * 1024
 STREAMED_BODY_ROUTES = {("POST", "/user/data")}
 DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
+# Arrays and objects nested deeper than this are a 400 (restapi/parsers.py), anywhere in a
+# body, free-form values included.
+JSON_MAX_DEPTH = 32
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["auth.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["restapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "restapi.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "restapi.schema.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -91,14 +94,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SECURITY": [{"jwtAuth": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "restapi.schema.implied_errors",
+    ],
     "APPEND_PATHS": {
         "/metrics": {
             "get": {
                 "operationId": "metrics",
                 "description": "Prometheus text format, summed over every worker. "
-                "Needs `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.",
-                "security": [],
+                "Needs `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set. "
+                "GET and HEAD only (405 otherwise).",
+                "security": [{"metricsToken": []}, {}],
                 "responses": {
                     "200": {
                         "description": "Prometheus metrics",
@@ -109,7 +116,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "APPEND_COMPONENTS": {
-        "securitySchemes": {"jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+        "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}}
     },
 }
 # /openapi.json and /docs are open in development; in production they need an admin's JWT
@@ -176,3 +183,5 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# JSON like every other error (the admin's forms get a plain HTML page): restapi/errors.py.
+CSRF_FAILURE_VIEW = "restapi.errors.csrf_failure_view"

@@ -1,5 +1,5 @@
 import json
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.exceptions import ValidationError
@@ -30,5 +30,9 @@ class Command(BaseCommand):
         try:
             event_id = message_publish(topic=topic, key=key, value=parsed, headers=headers)
         except ValidationError as exc:
-            raise CommandError(str(exc.detail)) from exc
+            # The service refuses with {field: [message, ...]}, as the API shows it.
+            detail = cast(dict[str, list[str]], exc.detail)
+            raise CommandError(
+                " ".join(f"{field}: {' '.join(messages)}" for field, messages in detail.items())
+            ) from exc
         self.stdout.write(f"Queued {event_id}")
