@@ -31,7 +31,13 @@ from typing import Any, BinaryIO, Protocol
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 from django.conf import settings
 
 CHUNK_BYTES = 1024 * 1024
@@ -86,11 +92,15 @@ class HashingReader(io.RawIOBase):
     def __init__(self, stream: BinaryIO, length: int) -> None:
         self.stream, self.length = stream, length
         self.size, self.digest = 0, hashlib.sha256()
+        # Whether storage has already failed this upload: then the rest is not read.
+        self.abandoned: Callable[[], bool] = lambda: False
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
+        if self.abandoned():
+            raise StorageError("storage failed this upload; the rest of the body is not read")
         wanted = size if size is not None and size >= 0 else CHUNK_BYTES
         try:
             data = self.stream.read(wanted)
@@ -150,11 +160,20 @@ class Backend(Protocol):
     def sloc(self, key: str) -> str: ...
 
 
+def _waited_out(exc: Exception | None) -> bool:
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        return True
+    # Sending a body that storage does not take times out in urllib3's send, which botocore
+    # reports as a closed connection.
+    error = exc.kwargs.get("error") if isinstance(exc, ConnectionClosedError) else None
+    return error is not None and isinstance(error.__context__, TimeoutError)
+
+
 def _timeouts_are_final(caught_exception: Exception | None = None, **kwargs: Any) -> None:
     """A call that timed out has waited a whole timeout on a storage that did not answer;
-    trying it again would multiply that wait (3 attempts of 60 s held a thread for minutes).
+    trying it again would multiply that wait (4 attempts of 60 s held a thread for minutes).
     It fails now. Errors that come back at once are still retried (botocore's standard mode)."""
-    if isinstance(caught_exception, ConnectTimeoutError | ReadTimeoutError):
+    if caught_exception is not None and _waited_out(caught_exception):
         raise caught_exception
 
 
@@ -174,8 +193,15 @@ class S3Backend:
                 retries={"total_max_attempts": settings.S3_MAX_ATTEMPTS, "mode": "standard"},
             ),
         )
+        events = self.client.meta.events
         # First, so that it decides before botocore's own retry handler.
-        self.client.meta.events.register_first("needs-retry.s3", _timeouts_are_final)
+        events.register_first("needs-retry.s3", _timeouts_are_final)
+        events.register("before-parameter-build.s3", self._note_key)
+        events.register("after-call-error.s3", self._note_failure)
+        events.register("before-parameter-build.s3.AbortMultipartUpload", self._skip_hung_abort)
+        # Uploads in progress, by key: None, or whether the call that failed them timed out.
+        self.failures: dict[str, bool | None] = {}
+        self.failures_lock = threading.Lock()
         self.transfer = TransferConfig(
             multipart_threshold=settings.S3_MULTIPART_CHUNK_BYTES,
             multipart_chunksize=settings.S3_MULTIPART_CHUNK_BYTES,
@@ -186,9 +212,37 @@ class S3Backend:
         # about S3_MULTIPART_CHUNK_BYTES x S3_MAX_CONCURRENCY per upload.
         self.transfer.max_in_memory_upload_chunks = settings.S3_MAX_CONCURRENCY
 
+    # s3transfer goes on reading a non-seekable body to its end after a part has failed,
+    # and then aborts the parts: against a storage that stopped answering, that held the
+    # request for the rest of the client's upload and one more timeout. These hooks (run in
+    # s3transfer's threads) let the reader stop at the first failed call, and skip an abort
+    # that would only time out too (`manage.py reconcile_storage` aborts those parts later).
+
+    def _note_key(self, params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+        context["restapi_key"] = params.get("Key")
+
+    def _note_failure(self, exception: Exception, context: dict[str, Any], **kwargs: Any) -> None:
+        key = context.get("restapi_key")
+        with self.failures_lock:
+            if key in self.failures and self.failures[key] is None:
+                self.failures[key] = _waited_out(exception)
+
+    def _skip_hung_abort(self, params: dict[str, Any], **kwargs: Any) -> None:
+        if self.failures.get(params["Key"]):
+            raise StorageError("not aborted: storage timed out on this upload")
+
     def put(self, key: str, reader: HashingReader, content_type: str) -> None:
         extra = {"ContentType": content_type, "StorageClass": settings.S3_STORAGE_CLASS}
-        self.client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+        with self.failures_lock:
+            self.failures[key] = None
+        reader.abandoned = lambda: self.failures.get(key) is not None
+        try:
+            self.client.upload_fileobj(
+                reader, self.bucket, key, ExtraArgs=extra, Config=self.transfer
+            )
+        finally:
+            with self.failures_lock:
+                del self.failures[key]
 
     def open(self, key: str) -> tuple[Iterator[bytes], Any]:
         """The object's chunks, and what to close when done with them."""

@@ -183,10 +183,11 @@ def probes_while(server: Server, busy: threading.Event) -> list[float]:
     return took
 
 
-def test_an_upload_to_a_hung_storage_fails_within_the_deadline(hung_server, silent_s3, token):
+@pytest.mark.parametrize("size", [5, 16 * MIB], ids=["small", "multipart"])
+def test_an_upload_to_a_hung_storage_fails_within_the_deadline(hung_server, silent_s3, token, size):
     contacted = len(silent_s3.accepted)
-    response, took = upload(hung_server, token)
-    print(f"\nupload against a hung S3 answered in {took:.1f} s")
+    response, took = upload(hung_server, token, b"u" * size)
+    print(f"\n{size}-byte upload against a hung S3 answered in {took:.1f} s")
     assert_json_503(response, "storage_unavailable")
     assert took < DEADLINE_SECONDS
     assert len(silent_s3.accepted) > contacted

@@ -1,6 +1,6 @@
 """A hung S3 for tests: a loopback listener that accepts connections and never reads or
-answers, or answers the start of a response and then falls silent (a failure injected at
-our storage seam, not a stand-in for S3)."""
+answers, or answers its first connection with `answer` and then falls silent (a failure
+injected at our storage seam, not a stand-in for S3)."""
 
 import socket
 import threading
@@ -26,8 +26,9 @@ class SilentEndpoint:
                 connection, _ = self.listener.accept()
             except TimeoutError:
                 continue
+            if not self.accepted:
+                connection.sendall(self.answer)
             self.accepted.append(connection)
-            connection.sendall(self.answer)
 
     def close(self) -> None:
         self.stopping.set()

@@ -145,6 +145,48 @@ def test_a_call_that_timed_out_is_not_tried_again(silent_s3):
     assert len(silent_s3.accepted) == 2
 
 
+class CountedBody:
+    def __init__(self, size: int) -> None:
+        self.size, self.sent = size, 0
+
+    def read(self, amount: int = -1) -> bytes:
+        amount = min(amount if amount >= 0 else MIB, self.size - self.sent)
+        self.sent += amount
+        time.sleep(amount / MIB * 0.02)  # a client sending 50 MiB/s
+        return b"b" * amount
+
+
+def test_storage_that_stops_answering_midway_fails_the_upload_at_the_first_timeout(s3, settings):
+    """It answers CreateMultipartUpload, then nothing: the parts time out."""
+    settings.S3_MULTIPART_CHUNK_BYTES = 5 * MIB
+    settings.S3_READ_TIMEOUT_SECONDS = 2
+    created = (
+        b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+        b"<UploadId>u1</UploadId></InitiateMultipartUploadResult>"
+    )
+    endpoint = SilentEndpoint(
+        answer=b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(created), created)
+    )
+    settings.S3_ENDPOINT_URL = endpoint.url
+    body = CountedBody(500 * MIB)
+    calls: list[str] = []
+    storage.backend().client.meta.events.register(
+        "before-call.s3", lambda model, **kwargs: calls.append(model.name)
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(storage.StorageError):
+            storage.upload_stream("midway/one", body, content_type="text/plain", length=body.size)
+    finally:
+        endpoint.close()
+    took = time.monotonic() - started
+    # One timeout (and botocore's 1 s wait for "100 Continue"), not the rest of the body
+    # (10 s at this pace) nor an abort that would time out as well.
+    assert took < 8, took
+    assert body.sent < 100 * MIB
+    assert calls[0] == "CreateMultipartUpload" and "AbortMultipartUpload" not in calls
+
+
 def test_a_call_refused_at_once_is_retried(s3, settings):
     settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     sent = []
