@@ -160,7 +160,8 @@ class Backend(Protocol):
     def sloc(self, key: str) -> str: ...
 
 
-def _waited_out(exc: Exception | None) -> bool:
+def _waited_out(exc: Exception) -> bool:
+    """Whether a failed call waited out a timeout on a storage that did not answer."""
     if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
         return True
     # Sending a body that storage does not take times out in urllib3's send, which botocore
