@@ -133,15 +133,16 @@ def silent_s3(s3, settings) -> Iterator[SilentEndpoint]:
 
 
 def test_a_call_that_timed_out_is_not_tried_again(silent_s3):
+    # One try: the 1 s timeout, after botocore's 1 s wait for "100 Continue" (four took 8 s).
     started = time.monotonic()
     with pytest.raises(storage.StorageError):
         storage.upload_bytes("hung/one", b"data", content_type="text/plain")
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 4
     assert len(silent_s3.accepted) == 1
     started = time.monotonic()
     with pytest.raises(storage.StorageError):
         storage.download_bytes("hung/one")
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 4
     assert len(silent_s3.accepted) == 2
 
 
