@@ -36,6 +36,7 @@ ERROR_MEANINGS = {
     401: "No, invalid, expired or revoked credentials",
     403: "Not allowed",
     404: "Not found (including another user's resource)",
+    408: "The request body stopped arriving (or fell below the minimum rate)",
     409: "Conflict",
     411: "Content-Length required",
     413: "Too large",

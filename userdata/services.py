@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework import status
 
-from restapi.exceptions import ApiError, PayloadTooLarge
+from restapi.exceptions import ApiError, NotFound, Overloaded, PayloadTooLarge
 from restapi.metrics import UPLOAD_BYTES
 from userdata import storage
 from userdata.models import UserData
@@ -28,6 +28,17 @@ class QuotaExceeded(PayloadTooLarge):
 class IncompleteBody(ApiError):
     default_code = "incomplete_body"
     default_detail = "The request body ended before Content-Length bytes."
+
+
+class RequestTimeout(ApiError):
+    status_code = status.HTTP_408_REQUEST_TIMEOUT
+    default_code = "request_timeout"
+    default_detail = "The request body stopped arriving; send the request again."
+
+
+class TransfersBusy(Overloaded):
+    default_detail = "Too many file transfers are in progress; retry shortly."
+    retry_after = 5
 
 
 class StorageUnavailable(ApiError):
@@ -78,13 +89,17 @@ def file_upload(
     _check_quota(owner, length)
     key = object_key(owner.pk)
     try:
-        stored = storage.upload_stream(key, body, content_type=content_type, limit=length)
+        stored = storage.upload_stream(key, body, content_type=content_type, length=length)
+    except storage.Busy as exc:
+        raise TransfersBusy() from exc
+    except storage.BodyStalled as exc:
+        raise RequestTimeout() from exc
+    except storage.BodyIncomplete as exc:
+        raise IncompleteBody() from exc
     except storage.StorageError as exc:
         logger.error("Upload to storage failed: %s", exc)
         raise StorageUnavailable() from exc
     try:
-        if stored.size != length:
-            raise IncompleteBody()
         with transaction.atomic():
             # The owner's row lock makes the quota exact under concurrent uploads.
             User.objects.select_for_update().filter(pk=owner.pk).first()
@@ -117,17 +132,29 @@ def file_update(
     comments: str | None = None,
     encoding: str | None = None,
 ) -> UserData:
-    changes = {
+    """Writes only the fields that change, compared with the row as it is now (locked, so
+    the answer and the event show every field as stored): a concurrent change to another
+    field survives. Nothing to change: no write and no event."""
+    current = UserData.objects.select_for_update().filter(pk=record.pk).first()
+    if current is None:
+        raise NotFound()
+    given = {
         "filename": filename,
         "data_type": data_type,
         "comments": comments,
         "encoding": encoding,
     }
+    changes = {
+        field: value
+        for field, value in given.items()
+        if value is not None and getattr(current, field) != value
+    }
+    if not changes:
+        return current
     for field, value in changes.items():
-        if value is not None:
-            setattr(record, field, value)
-    record.save()
-    return record
+        setattr(current, field, value)
+    current.save(update_fields=[*changes, "updated_at"])
+    return current
 
 
 def file_delete(*, record: UserData) -> None:

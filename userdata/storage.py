@@ -7,13 +7,21 @@ The seed's library functions are kept as plain functions for scripts (upload_fil
 upload_bytes, download_file, download_bytes); `manage.py user_files download` uses
 download_file, while uploads from the API and the command go through
 userdata.services.file_upload (quota, row, event) and upload_stream.
+
+A storage that stops answering costs one request one timeout, never the service: S3 calls
+have connect and read timeouts, a call that timed out is not tried again, and a process
+runs at most USER_DATA_MAX_TRANSFERS uploads and downloads at once (Busy past that).
+Failures are told apart: StorageError is storage's, BodyError the sender's.
 """
 
 import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -23,7 +31,13 @@ from typing import Any, BinaryIO, Protocol
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 from django.conf import settings
 
 CHUNK_BYTES = 1024 * 1024
@@ -34,7 +48,23 @@ class StorageError(Exception):
 
 
 class TooLarge(Exception):
-    """The body was longer than allowed."""
+    """The body was longer than announced."""
+
+
+class BodyError(Exception):
+    """Reading the bytes to store failed: the sender's fault, not storage's."""
+
+
+class BodyStalled(BodyError):
+    """A read of the body timed out: the sender stopped sending."""
+
+
+class BodyIncomplete(BodyError):
+    """The body ended, or the sender broke off, before its announced length."""
+
+
+class Busy(Exception):
+    """This process already runs USER_DATA_MAX_TRANSFERS transfers."""
 
 
 @dataclass(frozen=True)
@@ -44,21 +74,43 @@ class Stored:
     sha256: str
 
 
-class HashingReader(io.RawIOBase):
-    """Reads through to a stream, hashing and counting, and refusing more than `limit` bytes."""
+def _body_error(exc: OSError) -> BodyError:
+    # Django raises a failed read of the request body as UnreadablePostError from it.
+    if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
+        return BodyStalled(str(exc))
+    return BodyIncomplete(str(exc))
 
-    def __init__(self, stream: BinaryIO, limit: int) -> None:
-        self.stream, self.limit = stream, limit
+
+class HashingReader(io.RawIOBase):
+    """Reads exactly `length` bytes through from a stream, hashing and counting.
+
+    A failed read, or an end before `length`, raises a BodyError here, in whichever thread
+    reads (s3transfer's own, which re-raise it to the caller): so a short body is never
+    stored, and a sender's failure is never taken for storage's.
+    """
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self.stream, self.length = stream, length
         self.size, self.digest = 0, hashlib.sha256()
+        # Whether storage has already failed this upload: then the rest is not read.
+        self.abandoned: Callable[[], bool] = lambda: False
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size if size is not None and size >= 0 else CHUNK_BYTES)
+        if self.abandoned():
+            raise StorageError("storage failed this upload; the rest of the body is not read")
+        wanted = size if size is not None and size >= 0 else CHUNK_BYTES
+        try:
+            data = self.stream.read(wanted)
+        except OSError as exc:
+            raise _body_error(exc) from exc
         self.size += len(data)
-        if self.size > self.limit:
+        if self.size > self.length:
             raise TooLarge()
+        if wanted and not data and self.size < self.length:
+            raise BodyIncomplete(f"the body ended after {self.size} of {self.length} bytes")
         self.digest.update(data)
         return data
 
@@ -71,14 +123,59 @@ class HashingReader(io.RawIOBase):
         return Stored(key=key, size=self.size, sha256=self.digest.hexdigest())
 
 
+class Chunks:
+    """The bytes of one stored object. Closing it, which the WSGI server does when the
+    response ends (also when the client went away, or before the first chunk), closes the
+    object and gives back its transfer slot."""
+
+    def __init__(self, chunks: Iterator[bytes], resource: Any, release: Callable[[], None]) -> None:
+        self.chunks, self.resource = chunks, resource
+        # Runs once: at close, or when dropped unclosed (say, a response replaced on the way
+        # out), so a slot is never lost for the life of the process.
+        self.release = weakref.finalize(self, release)
+
+    def __iter__(self) -> "Chunks":
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self.chunks)
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+
+    def close(self) -> None:
+        try:
+            self.resource.close()
+        finally:
+            self.release()
+
+
 class Backend(Protocol):
     def put(self, key: str, reader: HashingReader, content_type: str) -> None: ...
-    def chunks(self, key: str) -> Iterator[bytes]: ...
+    def open(self, key: str) -> tuple[Iterator[bytes], Any]: ...
     def delete(self, key: str) -> None: ...
     def keys(self, prefix: str) -> Iterator[tuple[str, datetime]]: ...
     def incomplete_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime]]: ...
     def abort_upload(self, key: str, upload_id: str) -> None: ...
     def sloc(self, key: str) -> str: ...
+
+
+def _waited_out(exc: Exception) -> bool:
+    """Whether a failed call waited out a timeout on a storage that did not answer."""
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        return True
+    # Sending a body that storage does not take times out in urllib3's send, which botocore
+    # reports as a closed connection.
+    error = exc.kwargs.get("error") if isinstance(exc, ConnectionClosedError) else None
+    return error is not None and isinstance(error.__context__, TimeoutError)
+
+
+def _timeouts_are_final(caught_exception: Exception | None = None, **kwargs: Any) -> None:
+    """A call that timed out has waited a whole timeout on a storage that did not answer;
+    trying it again would multiply that wait (4 attempts of 60 s held a thread for minutes).
+    It fails now. Errors that come back at once are still retried (botocore's standard mode)."""
+    if caught_exception is not None and _waited_out(caught_exception):
+        raise caught_exception
 
 
 class S3Backend:
@@ -94,9 +191,18 @@ class S3Backend:
                 response_checksum_validation="when_required",
                 connect_timeout=settings.S3_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=settings.S3_READ_TIMEOUT_SECONDS,
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"total_max_attempts": settings.S3_MAX_ATTEMPTS, "mode": "standard"},
             ),
         )
+        events = self.client.meta.events
+        # First, so that it decides before botocore's own retry handler.
+        events.register_first("needs-retry.s3", _timeouts_are_final)
+        events.register("before-parameter-build.s3", self._note_key)
+        events.register("after-call-error.s3", self._note_failure)
+        events.register("before-parameter-build.s3.AbortMultipartUpload", self._skip_hung_abort)
+        # Uploads in progress, by key: None, or whether the call that failed them timed out.
+        self.failures: dict[str, bool | None] = {}
+        self.failures_lock = threading.Lock()
         self.transfer = TransferConfig(
             multipart_threshold=settings.S3_MULTIPART_CHUNK_BYTES,
             multipart_chunksize=settings.S3_MULTIPART_CHUNK_BYTES,
@@ -107,13 +213,42 @@ class S3Backend:
         # about S3_MULTIPART_CHUNK_BYTES x S3_MAX_CONCURRENCY per upload.
         self.transfer.max_in_memory_upload_chunks = settings.S3_MAX_CONCURRENCY
 
+    # s3transfer goes on reading a non-seekable body to its end after a part has failed,
+    # and then aborts the parts: against a storage that stopped answering, that held the
+    # request for the rest of the client's upload and one more timeout. These hooks (run in
+    # s3transfer's threads) let the reader stop at the first failed call, and skip an abort
+    # that would only time out too (`manage.py reconcile_storage` aborts those parts later).
+
+    def _note_key(self, params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+        context["restapi_key"] = params.get("Key")
+
+    def _note_failure(self, exception: Exception, context: dict[str, Any], **kwargs: Any) -> None:
+        key = context.get("restapi_key")
+        with self.failures_lock:
+            if key in self.failures and self.failures[key] is None:
+                self.failures[key] = _waited_out(exception)
+
+    def _skip_hung_abort(self, params: dict[str, Any], **kwargs: Any) -> None:
+        if self.failures.get(params["Key"]):
+            raise StorageError("not aborted: storage timed out on this upload")
+
     def put(self, key: str, reader: HashingReader, content_type: str) -> None:
         extra = {"ContentType": content_type, "StorageClass": settings.S3_STORAGE_CLASS}
-        self.client.upload_fileobj(reader, self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+        with self.failures_lock:
+            self.failures[key] = None
+        reader.abandoned = lambda: self.failures.get(key) is not None
+        try:
+            self.client.upload_fileobj(
+                reader, self.bucket, key, ExtraArgs=extra, Config=self.transfer
+            )
+        finally:
+            with self.failures_lock:
+                del self.failures[key]
 
-    def chunks(self, key: str) -> Iterator[bytes]:
+    def open(self, key: str) -> tuple[Iterator[bytes], Any]:
+        """The object's chunks, and what to close when done with them."""
         body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        return _closing(body.iter_chunks(CHUNK_BYTES), body)
+        return body.iter_chunks(CHUNK_BYTES), body
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
@@ -179,9 +314,9 @@ class LocalBackend:
             Path(temporary).unlink(missing_ok=True)
             raise
 
-    def chunks(self, key: str) -> Iterator[bytes]:
+    def open(self, key: str) -> tuple[Iterator[bytes], Any]:
         source = self._path(key).open("rb")
-        return _closing(iter(lambda: source.read(CHUNK_BYTES), b""), source)
+        return iter(lambda: source.read(CHUNK_BYTES), b""), source
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -207,13 +342,6 @@ class LocalBackend:
         return f"file://{self._path(key)}"
 
 
-def _closing(chunks: Iterator[bytes], resource: Any) -> Iterator[bytes]:
-    try:
-        yield from chunks
-    finally:
-        resource.close()
-
-
 @cache
 def _backend(to_s3: bool, bucket: str, endpoint: str | None, directory: str) -> Backend:
     return S3Backend() if to_s3 else LocalBackend()
@@ -228,41 +356,74 @@ def backend() -> Backend:
     )
 
 
-def upload_stream(key: str, stream: BinaryIO, *, content_type: str, limit: int) -> Stored:
-    """Streams to storage. Raises TooLarge past `limit`, StorageError if storage fails."""
-    reader = HashingReader(stream, limit)
+@cache
+def _transfer_slots(size: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(size)
+
+
+def _take_slot() -> Callable[[], None]:
+    """A transfer slot of this process, now or Busy; returns its release."""
+    slots = _transfer_slots(settings.USER_DATA_MAX_TRANSFERS)
+    if not slots.acquire(blocking=False):
+        raise Busy()
+    return slots.release
+
+
+@contextmanager
+def _transfer_slot() -> Iterator[None]:
+    release = _take_slot()
     try:
-        backend().put(key, reader, content_type)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        raise StorageError(str(exc)) from exc
+        yield
+    finally:
+        release()
+
+
+def upload_stream(key: str, stream: BinaryIO, *, content_type: str, length: int) -> Stored:
+    """Streams exactly `length` bytes to storage. Raises Busy (before reading any byte),
+    BodyError or TooLarge if the stream fails or does not hold `length` bytes, and
+    StorageError if storage fails."""
+    reader = HashingReader(stream, length)
+    with _transfer_slot():
+        try:
+            backend().put(key, reader, content_type)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
     return reader.stored(key)
 
 
 def upload_file(key: str, path: Path, *, content_type: str) -> Stored:
     with path.open("rb") as source:
-        return upload_stream(key, source, content_type=content_type, limit=path.stat().st_size)
+        return upload_stream(key, source, content_type=content_type, length=path.stat().st_size)
 
 
 def upload_bytes(key: str, data: bytes, *, content_type: str) -> Stored:
-    return upload_stream(key, io.BytesIO(data), content_type=content_type, limit=len(data))
+    return upload_stream(key, io.BytesIO(data), content_type=content_type, length=len(data))
 
 
-def download_chunks(key: str) -> Iterator[bytes]:
-    """Opens the object now (so a missing or unreachable one fails before any byte is sent)."""
+def download_chunks(key: str) -> Chunks:
+    """Opens the object now (so a missing or unreachable one fails before any byte is sent).
+    The transfer slot it takes is held until the Chunks are closed."""
+    release = _take_slot()
     try:
-        return backend().chunks(key)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        raise StorageError(str(exc)) from exc
+        try:
+            chunks, resource = backend().open(key)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+    except BaseException:
+        release()
+        raise
+    return Chunks(chunks, resource, release)
 
 
 def download_file(key: str, path: Path) -> None:
-    with path.open("wb") as out:
-        for data in download_chunks(key):
+    with path.open("wb") as out, closing(download_chunks(key)) as chunks:
+        for data in chunks:
             out.write(data)
 
 
 def download_bytes(key: str) -> bytes:
-    return b"".join(download_chunks(key))
+    with closing(download_chunks(key)) as chunks:
+        return b"".join(chunks)
 
 
 def delete(key: str) -> None:

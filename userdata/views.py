@@ -90,7 +90,7 @@ class DataView(APIView):
         description="The raw body is the file (any Content-Type); metadata in headers.",
         parameters=UPLOAD_HEADERS,
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: DATA_RECORD, **errors(400, 403, 404, 411, 413, 503)},
+        responses={201: DATA_RECORD, **errors(400, 403, 404, 408, 411, 413, 503)},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         length = content_length(request)
@@ -137,20 +137,25 @@ def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
             record.key, filename_header=disposition, content_type=record.content_type
         )
         return HttpResponseRedirect(url)
+    digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
+    headers = {
+        "Content-Length": str(record.size_in_bytes),
+        "Content-Disposition": disposition,
+        "ETag": f'"{record.sha256}"',
+        "Digest": f"sha-256={digest}",
+        "Repr-Digest": f"sha-256=:{digest}:",
+        # The bytes are the user's: never let a browser run them in this origin.
+        "Content-Security-Policy": "sandbox",
+    }
+    # Last, so that nothing can fail between taking the transfer slot and the response
+    # that gives it back when closed.
     try:
         chunks = storage.download_chunks(record.key)
+    except storage.Busy as exc:
+        raise services.TransfersBusy() from exc
     except storage.StorageError as exc:
         raise services.StorageUnavailable() from exc
-    response = StreamingHttpResponse(chunks, content_type=record.content_type)
-    response["Content-Length"] = str(record.size_in_bytes)
-    response["Content-Disposition"] = disposition
-    response["ETag"] = f'"{record.sha256}"'
-    digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
-    response["Digest"] = f"sha-256={digest}"
-    response["Repr-Digest"] = f"sha-256=:{digest}:"
-    # The bytes are the user's: never let a browser run them in this origin.
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    return StreamingHttpResponse(chunks, content_type=record.content_type, headers=headers)
 
 
 class DataDetailView(APIView):

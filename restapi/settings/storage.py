@@ -2,6 +2,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from restapi.env import env_bool, env_int, env_path, env_str
 
+
+def _positive(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 1, got {value}")
+    return value
+
+
 # 1 stores user files in S3 (the seed had this switch inverted); 0 in USER_DATA_DIR.
 S3_DATA_UPLOAD_TO_S3 = env_bool("S3_DATA_UPLOAD_TO_S3", default=False)
 S3_DATA_BUCKET = env_str("S3_DATA_BUCKET")
@@ -17,13 +25,24 @@ S3_PRESIGNED_URL_EXPIRY_SECONDS = env_int("S3_PRESIGNED_URL_EXPIRY_SECONDS", 300
 # Multipart part size and parallel parts per upload: memory per upload is about their product.
 S3_MULTIPART_CHUNK_BYTES = env_int("S3_MULTIPART_CHUNK_BYTES", 8 * 1024 * 1024)
 S3_MAX_CONCURRENCY = env_int("S3_MAX_CONCURRENCY", 2)
-S3_CONNECT_TIMEOUT_SECONDS = env_int("S3_CONNECT_TIMEOUT_SECONDS", 5)
-S3_READ_TIMEOUT_SECONDS = env_int("S3_READ_TIMEOUT_SECONDS", 60)
+# A storage that stops answering fails a transfer after one of these (a call that timed out
+# is not retried). They bound silence, not a transfer's length: each socket read or write
+# may wait this long, so a multi-GB transfer that keeps moving is never cut off. The read
+# timeout stays above the 10 s at which MinIO keeps a slow CompleteMultipartUpload alive.
+S3_CONNECT_TIMEOUT_SECONDS = _positive("S3_CONNECT_TIMEOUT_SECONDS", 3)
+S3_READ_TIMEOUT_SECONDS = _positive("S3_READ_TIMEOUT_SECONDS", 12)
+# Attempts per S3 call for errors that come back at once (refused, reset, 5xx, throttled).
+S3_MAX_ATTEMPTS = _positive("S3_MAX_ATTEMPTS", 3)
 
 USER_DATA_DIR = env_path("USER_DATA_DIR", "./var/userdata")
 USER_DATA_MAX_BYTES = env_int("USER_DATA_MAX_BYTES", 1024**3)
 # Total bytes one user may store; 0 means no quota.
 USER_DATA_QUOTA_BYTES = env_int("USER_DATA_QUOTA_BYTES", 0)
+# Uploads and downloads one process streams at once; past it, 503 at once. A third of the
+# request threads, so slow or hung transfers always leave most threads to other requests.
+USER_DATA_MAX_TRANSFERS = _positive(
+    "USER_DATA_MAX_TRANSFERS", max(1, env_int("API_THREADS", 8) // 3)
+)
 
 if S3_DATA_UPLOAD_TO_S3 and S3_DATA_BUCKET in ("", "YOUR_BUCKET"):
     raise ImproperlyConfigured("S3_DATA_UPLOAD_TO_S3=1 needs S3_DATA_BUCKET")
