@@ -31,6 +31,27 @@ class JsonAccessLogger(Logger):
         }
         self.access_log.info(json.dumps(record))
 
+    def refusal(self, *, remote: str, head: bytes, status: int, size: int, seconds: float) -> None:
+        """The access line of a request the worker answered itself, before any thread
+        took it (a late or malformed head, a late body): `head` is what had arrived."""
+        if not self.access_log_enabled:
+            return
+        method, _, rest = head.partition(b"\r\n")[0].decode("latin-1").partition(" ")
+        target, _, protocol = rest.partition(" ")
+        record = {
+            "time": self.now(),
+            "request_id": "",
+            "remote": remote,
+            "method": method,
+            "path": target.partition("?")[0],
+            "protocol": protocol,
+            "status": status,
+            "bytes": size,
+            "duration_ms": round(seconds * 1000, 3),
+            "user_agent": "",
+        }
+        self.access_log.info(json.dumps(record))
+
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         # A client that stalls past API_READ_TIMEOUT_SECONDS is closed on purpose
         # (restapi/gunicorn_worker.py): one line, not a traceback per connection.

@@ -166,7 +166,7 @@ class Conn(gthread.TConn):  # type: ignore[misc]
         self.reserved = 0
         self.body_in_memory = 0
         self.want_write = False
-        self.deadline = 0.0
+        self.started = self.deadline = 0.0
         self.ready = False
         self.on_close: Callable[[Conn], None] | None = None
 
@@ -282,7 +282,8 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
 
     def stage(self, conn: Conn) -> None:
         conn.head, conn.head_size, conn.scanned = None, 0, 0
-        conn.deadline = time.monotonic() + HEADER_TIMEOUT_SECONDS
+        conn.started = time.monotonic()
+        conn.deadline = conn.started + HEADER_TIMEOUT_SECONDS
         conn.sock.setblocking(False)
         self.staging.add(conn)
         self.poller.register(
@@ -388,10 +389,22 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def refuse(self, conn: Conn, status: int, code: str, msg: str) -> None:
         self.log.info("Refused a request from %s: %s", conn.client[0], msg)
         self.unstage(conn)
-        self.send_now(conn, error_response(status, code, msg))
+        response = error_response(status, code, msg)
+        self.send_now(conn, response)
+        self.log.refusal(
+            remote=conn.client[0],
+            head=bytes(conn.staged[:READ_SIZE]),
+            status=status,
+            size=len(response),
+            seconds=time.monotonic() - conn.started,
+        )
         self.linger(conn)
 
     def drop(self, conn: Conn) -> None:
+        if conn.head is not None:
+            self.log.info(
+                "A client at %s left before its request body was complete", conn.client[0]
+            )
         self.unstage(conn)
         self.nr_conns -= 1
         util.close(conn.sock)

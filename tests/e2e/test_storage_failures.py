@@ -304,12 +304,22 @@ def test_a_client_that_stalls_mid_body_gets_408(moto_server, user, token, length
     assert "storage" not in log.lower() and "Traceback" not in log
 
 
-@pytest.mark.parametrize("length", [64 * 1024, 20 * MIB], ids=["small", "multipart"])
-def test_a_client_that_sends_half_and_closes_leaves_nothing(moto_server, user, token, length):
+@pytest.mark.parametrize(
+    ("length", "logged"),
+    [
+        # Up to 1 MiB the worker's loop holds the body, so the request never starts.
+        (64 * 1024, "left before its request body was complete"),
+        (20 * MIB, '"status": 400'),
+    ],
+    ids=["small", "multipart"],
+)
+def test_a_client_that_sends_half_and_closes_leaves_nothing(
+    moto_server, user, token, length, logged
+):
     start = len(moto_server.log.read_text())
     with raw_tls(moto_server) as sock:
         sock.sendall(upload_head(token, length) + b"h" * (length // 2))
-    log = log_after(moto_server, start, '"status": 400')
+    log = log_after(moto_server, start, logged)
     assert not UserData.objects.filter(user=user).exists()
     assert leftovers(moto_server, user) == ([], [])
     assert "storage" not in log.lower() and "Traceback" not in log
