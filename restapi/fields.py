@@ -8,9 +8,19 @@ from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: a number or a boolean is a 400."""
+    """A JSON string and nothing else: a number or a boolean is a 400.
+
+    The string is taken as sent (never trimmed), and a field that may not be blank says
+    so in the schema (`minLength: 1`): what the schema accepts is what the field accepts.
+    """
 
     default_error_messages = {"not_a_string": "Must be a string."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        if not kwargs.get("allow_blank", False):
+            kwargs.setdefault("min_length", 1)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

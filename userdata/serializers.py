@@ -26,9 +26,9 @@ class UploadHeaders(serializers.Serializer[None]):
     """The metadata an upload carries in headers (the body is the file)."""
 
     filename = StrictCharField(min_length=1, max_length=255, trim_whitespace=False)
-    data_type = StrictCharField(max_length=128, required=False, default="")
-    encoding = StrictCharField(max_length=64, required=False, default="")
-    comments = StrictCharField(max_length=1024, required=False, default="")
+    data_type = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
+    encoding = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
+    comments = StrictCharField(max_length=1024, required=False, allow_blank=True, default="")
     user_id = user_id_field(required=False)
     content_type = serializers.RegexField(
         r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*$", max_length=255
@@ -46,10 +46,10 @@ class DataUpdateInput(serializers.Serializer[None]):
 class DataSearchInput(serializers.Serializer[None]):
     user_id = user_id_field(required=False)
     data_id = user_id_field(required=False)
-    filename = StrictCharField(max_length=255, required=False)
-    data_type = StrictCharField(max_length=128, required=False)
-    comments = StrictCharField(max_length=1024, required=False)
-    encoding = StrictCharField(max_length=64, required=False)
+    filename = StrictCharField(max_length=255, required=False, allow_blank=True)
+    data_type = StrictCharField(max_length=128, required=False, allow_blank=True)
+    comments = StrictCharField(max_length=1024, required=False, allow_blank=True)
+    encoding = StrictCharField(max_length=64, required=False, allow_blank=True)
     above_bytes = serializers.IntegerField(min_value=0, required=False)
     below_bytes = serializers.IntegerField(min_value=0, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
