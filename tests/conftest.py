@@ -454,6 +454,10 @@ def server(
         # Per-IP limits are tested in-process; every e2e request comes from 127.0.0.1.
         "RATE_LIMIT_LOGIN": "1000/60",
         "RATE_LIMIT_REGISTER": "1000/60",
+        "RATE_LIMIT_PASSWORD_CHANGE": "1000/60",
+        "RATE_LIMIT_VERIFY": "1000/60",
+        "RATE_LIMIT_VERIFY_RESEND": "1000/60",
+        "RATE_LIMIT_EMAIL_CHANGE": "1000/60",
     }
     log = tmp_path_factory.mktemp("server") / "gunicorn.log"
     process = start_gunicorn(env, log)
