@@ -5,9 +5,11 @@ from django.db.backends.signals import connection_created
 
 
 def _sqlite_least(sender: Any, connection: Any, **kwargs: Any) -> None:
-    # The rate-limit SQL uses PostgreSQL's LEAST; SQLite only has a multi-argument MIN.
+    # The rate-limit SQL uses PostgreSQL's LEAST and GREATEST; SQLite only has
+    # multi-argument MIN and MAX.
     if connection.vendor == "sqlite":
         connection.connection.create_function("LEAST", -1, min, deterministic=True)
+        connection.connection.create_function("GREATEST", -1, max, deterministic=True)
 
 
 class AuthConfig(AppConfig):

@@ -3,7 +3,7 @@
 Each check is one atomic statement (an upsert whose WHERE decides, on the tables of
 auth.models.RateBucket and LoginThrottle), so parallel requests cannot take more than the
 limit allows. Times are Unix seconds from the application clock. The SQL is PostgreSQL's;
-the SQLite fallback gets LEAST from auth.apps.
+the SQLite fallback gets LEAST and GREATEST from auth.apps.
 """
 
 import hashlib
@@ -24,6 +24,7 @@ from restapi.metrics import LOCKOUTS
 
 class RateLimited(Throttled):
     default_code = "rate_limited"
+    wait: int  # seconds, set by Throttled (the stubs do not declare it)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -64,11 +65,13 @@ RETURNING tokens
 """
 
 
-def bucket_take(*, action: str, ip: str) -> None:
-    """Takes one token from the (action, ip) bucket, or raises 429 with Retry-After."""
+def bucket_take(*, action: str, key: str) -> None:
+    """Takes one token from the (action, key) bucket, or raises 429 with Retry-After.
+
+    The key is a client IP, or whatever else the action is counted by (an account)."""
     rate = Rate.parse(settings.RATE_LIMITS[action])
     params: dict[str, Any] = {
-        "key": f"{action}:{ip}",
+        "key": f"{action}:{key}",
         "capacity": rate.capacity,
         "now": time.time(),
         "rate": rate.refill_per_second,
@@ -125,6 +128,32 @@ def login_attempt_claim(*, email: str) -> None:
         LoginThrottle.objects.filter(key=key).values_list("next_attempt_at", flat=True).first()
     )
     raise RateLimited(wait=max(1, math.ceil((wait_until or 0) - time.time())))
+
+
+LOGIN_FAILED = """
+UPDATE login_throttle SET next_attempt_at = GREATEST(next_attempt_at, %(now)s + CASE
+    WHEN failures < %(free)s THEN 0
+    ELSE LEAST(%(cap)s, POWER(2, failures - %(free)s))
+END)
+WHERE key = %(key)s
+"""
+
+
+def login_attempt_failed(*, email: str) -> None:
+    """The evaluated failure: the account's wait restarts from now, when the hash said no.
+
+    It is a write whether or not the account exists, so a caller can put it in one
+    transaction with the `user.login_failed` event of a known account and pay the same
+    commit for an unknown one.
+    """
+    params: dict[str, Any] = {
+        "key": account_key(email),
+        "now": time.time(),
+        "free": settings.LOGIN_FREE_FAILURES,
+        "cap": settings.LOGIN_MAX_WAIT_SECONDS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(LOGIN_FAILED, params)
 
 
 def login_attempt_succeeded(*, email: str) -> None:

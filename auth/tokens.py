@@ -36,7 +36,7 @@ class KeyRingTokenBackend(TokenBackend):
             key = key_ring().verifiers.get(kid) or key_store.ring(recheck=True).verifiers.get(kid)
             if key is None or header.get("alg") != ALGORITHM:
                 raise TokenBackendError("Unknown key or algorithm")
-            return jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[ALGORITHM],
@@ -47,6 +47,26 @@ class KeyRingTokenBackend(TokenBackend):
             raise TokenBackendExpiredToken("Token is expired") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenBackendError("Token is invalid") from exc
+        if not _claims_well_typed(claims):
+            raise TokenBackendError("Token is invalid")
+        return claims
+
+
+def _claims_well_typed(claims: dict[str, Any]) -> bool:
+    """A valid signature says who signed, not that the claims have the types this service
+    issues: the claims it parses are checked here, so that a strange one is a 401 and
+    never an exception further on. PyJWT itself checks `exp`, `iat`, `jti` and that `sub`
+    is a string."""
+    sub, sid, token_type = claims["sub"], claims["sid"], claims.get("token_type")
+    if not (isinstance(sub, str) and sub.isascii() and sub.isdigit()):
+        return False
+    if not isinstance(sid, str) or not isinstance(token_type, str):
+        return False
+    try:
+        uuid.UUID(sid)
+    except ValueError:
+        return False
+    return True
 
 
 token_backend = KeyRingTokenBackend()

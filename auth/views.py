@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from auth import selectors, services
 from auth.keys import key_ring, public_jwk
-from auth.ratelimit import RateLimited, bucket_take, client_ip
+from auth.ratelimit import RateLimited, client_ip
 from auth.serializers import LoginInput, RefreshInput, SessionOutput
 from auth.tokens import ALGORITHM
 from restapi.exceptions import ApiError, NotFound
@@ -49,7 +49,6 @@ class LoginView(APIView):
     )
     def post(self, request: Request) -> Response:
         try:
-            bucket_take(action="login", ip=client_ip(request))
             user, tokens = services.user_login(
                 **valid(LoginInput, request), **request_origin(request)
             )

@@ -469,6 +469,10 @@ def server_env(
         # Per-IP limits are tested in-process; every e2e request comes from 127.0.0.1.
         "RATE_LIMIT_LOGIN": "1000/60",
         "RATE_LIMIT_REGISTER": "1000/60",
+        "RATE_LIMIT_PASSWORD_CHANGE": "1000/60",
+        "RATE_LIMIT_VERIFY": "1000/60",
+        "RATE_LIMIT_VERIFY_RESEND": "1000/60",
+        "RATE_LIMIT_EMAIL_CHANGE": "1000/60",
     }
 
 

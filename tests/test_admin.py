@@ -1,10 +1,14 @@
-import pytest
-from django.test import Client
+from types import SimpleNamespace
 
-from auth.models import Session
+import pytest
+from django.contrib.auth import authenticate
+from django.test import Client, RequestFactory
+
+from auth import ratelimit
+from auth.models import LoginThrottle, Session
 from kafka_events.models import OutboxEvent
-from tests.conftest import tokens_for
-from tests.helpers import counted
+from tests.conftest import PASSWORD, tokens_for
+from tests.helpers import assert_error, counted
 from users.signals import announce
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +85,83 @@ def test_outbox_retry_action(operator, user, kafka):
     )
     row.refresh_from_db()
     assert row.next_attempt_at.year < 2100
+
+
+INVALID_LOGIN = b"Please enter the correct email and password"
+TRY_LATER = b"Too many attempts"
+
+
+def admin_login(client, email, password, **extra):
+    body = {"username": email, "password": password, "next": "/admin/"}
+    return client.post("/admin/login/", body, **extra)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The rate limiter's clock, moved by the test instead of sleeping."""
+    now = [1_900_000_000.0]
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: now[0]))
+    return now
+
+
+def test_admin_login_backs_off_like_the_api_login(admin, clock):
+    client = Client()
+    for _ in range(5):
+        assert INVALID_LOGIN in admin_login(client, admin.email, "wrong password").content
+    refused = admin_login(client, admin.email, PASSWORD)
+    assert refused.status_code == 200
+    assert refused["Content-Type"].startswith("text/html")
+    assert TRY_LATER in refused.content and b"Try again later (in 1 s)" in refused.content
+    assert client.get("/admin/").status_code == 302
+    clock[0] += 1
+    assert admin_login(client, admin.email, PASSWORD).status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert not LoginThrottle.objects.exists()  # the success cleared the count
+
+
+def test_a_lockout_holds_across_the_api_and_the_admin(api, admin, clock):
+    for _ in range(5):
+        body = {"email": admin.email, "password": "wrong password"}
+        assert api.post("/login", body, format="json").status_code == 401
+    assert TRY_LATER in admin_login(Client(), admin.email, PASSWORD).content
+    clock[0] += 1
+    assert INVALID_LOGIN in admin_login(Client(), admin.email, "wrong password").content
+    # The admin's failure counts for the API too: the wait is 2 s now.
+    clock[0] += 1
+    body = {"email": admin.email, "password": PASSWORD}
+    assert_error(api.post("/login", body, format="json"), 429, "rate_limited")
+
+
+def test_admin_login_takes_from_the_login_ip_bucket(admin, settings, clock):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "2/60"}
+    client = Client()
+    for _ in range(2):
+        assert INVALID_LOGIN in admin_login(client, admin.email, "wrong password").content
+    assert TRY_LATER in admin_login(client, admin.email, PASSWORD).content
+    assert admin_login(client, admin.email, PASSWORD, REMOTE_ADDR="10.1.2.3").status_code == 302
+
+
+def test_django_authenticate_goes_through_the_same_limits(admin, clock):
+    request = RequestFactory().post("/admin/login/")
+    for _ in range(5):
+        assert authenticate(request, username=admin.email, password="wrong password") is None
+    assert LoginThrottle.objects.get().failures == 5
+    # Locked: not even the right password is evaluated.
+    assert authenticate(request, username=admin.email, password=PASSWORD) is None
+    clock[0] += 1
+    assert authenticate(request, username="ROOT@example.com", password=PASSWORD) == admin
+    assert not LoginThrottle.objects.exists()
+
+
+def test_a_users_right_password_does_not_open_the_admin(user):
+    response = admin_login(Client(), user.email, PASSWORD)
+    assert response.status_code == 200 and INVALID_LOGIN in response.content
+
+
+def test_an_overlong_admin_password_is_refused_without_hashing(admin, monkeypatch):
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("hashed")
+
+    monkeypatch.setattr("users.hashers.SettingsArgon2PasswordHasher.verify", no_hashing)
+    monkeypatch.setattr("users.hashers.SettingsArgon2PasswordHasher.encode", no_hashing)
+    assert INVALID_LOGIN in admin_login(Client(), admin.email, "x" * 1025).content

@@ -83,3 +83,19 @@ def send_password_reset(*, user: User, token: str) -> None:
             minutes,
         ),
     )
+
+
+def send_address_in_use_notice(*, to: str) -> None:
+    """Someone asked to make `to` their login, but it is this account's: no link goes out,
+    and the requester is answered as if the address were free (it is not an oracle)."""
+    what = (
+        "Someone asked to change their account's email to this address, which already "
+        "belongs to your account. Nothing changes, and no link was sent."
+    )
+    ignore = "You need not do anything."
+    _queue(
+        "Someone tried to use your email address",
+        to,
+        f"{what} {ignore}",
+        format_html("<p>{}</p><p>{}</p>", what, ignore),
+    )

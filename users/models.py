@@ -1,8 +1,11 @@
 from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.hashers import check_password
 from django.db import models
 from django.db.models.functions import Lower
+
+EMAIL_MAX_LENGTH = 254
 
 
 class UserState(models.IntegerChoices):
@@ -15,9 +18,30 @@ class Role(models.TextChoices):
     ADMIN = "admin"
 
 
+class MalformedEmail(ValueError):
+    """An address whose domain cannot be encoded for mail (an empty or overlong label)."""
+
+
 def normalize_email(email: str) -> str:
-    """Emails are kept in lower case: one account per address, whatever its spelling."""
-    return email.strip().lower()
+    """The one spelling of an address that is stored and looked up: one account per mailbox.
+
+    The domain is encoded the way Django's mail encodes it to send (Python's `idna` codec,
+    IDNA 2003: nameprep maps full-width letters and dots by NFKC and `ß` to `ss`), so two
+    addresses whose mail reaches one mailbox are one account; the whole address is in
+    lower case (the database checks that). Raises MalformedEmail for a domain mail cannot
+    be sent to.
+    """
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return domain.lower()
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise MalformedEmail(email) from exc
+    normalized = f"{local}@{ascii_domain}".lower()
+    if len(normalized) > EMAIL_MAX_LENGTH:
+        raise MalformedEmail(email)
+    return normalized
 
 
 class UserManager(BaseUserManager["User"]):
@@ -28,17 +52,22 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def get_by_natural_key(self, username: str | None) -> "User":
-        return self.get(email=normalize_email(username or ""))
+        try:
+            email = normalize_email(username or "")
+        except MalformedEmail:
+            raise self.model.DoesNotExist() from None
+        return self.get(email=email)
 
 
 class User(AbstractBaseUser):
-    # Stored in lower case (a check constraint holds it), so this index is case-insensitive.
-    email = models.EmailField(max_length=254, unique=True)
+    # Stored as normalize_email spells it (a check constraint holds the lower case), so
+    # this index is case-insensitive and makes one account per mailbox.
+    email = models.EmailField(max_length=EMAIL_MAX_LENGTH, unique=True)
     state = models.SmallIntegerField(choices=UserState.choices, default=UserState.ACTIVE)
     verified = models.SmallIntegerField(choices=[(0, "no"), (1, "yes")], default=0)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
     # A new address waiting for its verification link; the login stays `email` until then.
-    pending_email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
+    pending_email = models.EmailField(max_length=EMAIL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,6 +94,18 @@ class User(AbstractBaseUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def check_password(self, raw_password: str) -> bool:
+        """Django's check, but its rehash (new argon2 parameters) is written only over the
+        hash it verified: a password changed meanwhile is not overwritten with the old one."""
+        verified = self.password
+
+        def rehash(raw: str) -> None:
+            self.set_password(raw)
+            self._password = None
+            User.objects.filter(pk=self.pk, password=verified).update(password=self.password)
+
+        return check_password(raw_password, verified, rehash)
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
@@ -95,26 +136,27 @@ class TokenPurpose(models.TextChoices):
 class OneTimeToken(models.Model):
     """A single-use token sent by email. Only its keyed hash is stored.
 
-    At most one token per user and purpose is live: a new one cancels the older ones.
+    At most one token per user and purpose is live (neither used nor cancelled; an expired
+    one counts until it is purged): a new one cancels the older ones.
     """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     purpose = models.CharField(max_length=32, choices=TokenPurpose.choices)
     token_hash = models.CharField(max_length=64)
     # For EMAIL_CHANGE: the address that becomes the login when the token is used.
-    new_email = models.EmailField(max_length=254, blank=True)
+    new_email = models.EmailField(max_length=EMAIL_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    wrong_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         db_table = "user_tokens"
-        indexes = [
-            models.Index(
+        constraints = [
+            # Also the index of the live-token lookups.
+            models.UniqueConstraint(
                 fields=["user", "purpose"],
-                name="user_tokens_live_idx",
+                name="user_tokens_one_live",
                 condition=models.Q(used_at__isnull=True, cancelled_at__isnull=True),
             )
         ]

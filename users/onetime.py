@@ -1,8 +1,11 @@
 """Single-use tokens for email verification, email change and password reset.
 
 32 random bytes, sent only by email; the database keeps an HMAC of them (keyed by the
-server secret), compares in constant time, counts wrong guesses, and consumes a token
-with one conditional UPDATE so that of two concurrent uses exactly one wins.
+server secret) and compares in constant time. At most one token per user and purpose is
+live (a partial unique index holds it). A token is consumed with one conditional UPDATE,
+so that of two concurrent uses exactly one wins. Wrong guesses are bounded by the per-IP
+buckets of the routes that take tokens, not by burning the user's token: a stranger who
+knows an address cannot lock its owner out, and 256 random bits are not guessed.
 """
 
 import hmac
@@ -10,12 +13,12 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from restapi.exceptions import ApiError
-from users.models import OneTimeToken, TokenPurpose, User
+from users.models import OneTimeToken, TokenPurpose, User, UserState
 
 
 class InvalidOneTimeToken(ApiError):
@@ -40,9 +43,14 @@ def token_cancel(*, user: User, purpose: str) -> None:
     ).update(cancelled_at=timezone.now())
 
 
+@transaction.atomic
 def token_issue(*, user: User, purpose: str, new_email: str = "") -> str:
-    """A new token for this purpose; the user's older ones of the same purpose stop working."""
-    now = timezone.now()
+    """A new token for this purpose; the user's older ones of the same purpose stop working.
+
+    Issues for one user are serialized by the lock on the user's row (held until the
+    caller's transaction ends), so that of parallel issues each cancels the one before.
+    """
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
     token_cancel(user=user, purpose=purpose)
     token = secrets.token_urlsafe(32)
     OneTimeToken.objects.create(
@@ -50,38 +58,31 @@ def token_issue(*, user: User, purpose: str, new_email: str = "") -> str:
         purpose=purpose,
         token_hash=_hash(token),
         new_email=new_email,
-        expires_at=now + lifetime(purpose),
+        expires_at=timezone.now() + lifetime(purpose),
     )
     return token
 
 
-def _live(user_id: int, purposes: list[str]) -> list[OneTimeToken]:
-    return list(
-        OneTimeToken.objects.filter(
-            user_id=user_id,
-            purpose__in=purposes,
-            used_at__isnull=True,
-            cancelled_at__isnull=True,
-            expires_at__gt=timezone.now(),
-            wrong_attempts__lt=settings.USER_OTP_MAX_WRONG_ATTEMPTS,
-        )
-    )
+def token_match(
+    *, purposes: list[str], presented: str, user_id: int | None = None, email: str | None = None
+) -> OneTimeToken:
+    """The live token of the active user with this id or (normalised) email that the
+    presented value matches, or the one generic 400.
 
-
-def token_match(*, user_id: int, purposes: list[str], presented: str) -> OneTimeToken:
-    """The live token the presented value matches, or the one generic 400.
-
-    A wrong guess counts against every live token of these purposes (a token that has
-    taken USER_OTP_MAX_WRONG_ATTEMPTS wrong guesses is dead). Call it outside a
-    transaction that the 400 would roll back, so that the count sticks.
+    One query, whether or not the user exists or has a token, so that a wrong guess takes
+    as long for a known account as for an unknown one.
     """
-    candidates = _live(user_id, purposes)
+    live = OneTimeToken.objects.select_related("user").filter(
+        purpose__in=purposes,
+        used_at__isnull=True,
+        cancelled_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        user__state=UserState.ACTIVE,
+    )
+    live = live.filter(user_id=user_id) if user_id is not None else live.filter(user__email=email)
     presented_hash = _hash(presented)
-    match = next((t for t in candidates if hmac.compare_digest(t.token_hash, presented_hash)), None)
+    match = next((t for t in live if hmac.compare_digest(t.token_hash, presented_hash)), None)
     if match is None:
-        OneTimeToken.objects.filter(pk__in=[t.pk for t in candidates]).update(
-            wrong_attempts=F("wrong_attempts") + 1
-        )
         raise InvalidOneTimeToken()
     return match
 

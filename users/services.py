@@ -1,19 +1,26 @@
-"""Writes on users. Functions take keyword arguments only; each change is one transaction."""
+"""Writes on users. Functions take keyword arguments only; each change is one transaction.
+
+A write locks the user's row, decides on the copy it reads then (not on the one loaded
+when the request authenticated) and saves only the fields it changes, so two writes on
+one user never undo each other. Password hashing, which takes tens of milliseconds, runs
+before the lock.
+"""
 
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
-from auth.ratelimit import login_attempt_claim, login_attempt_succeeded
-from auth.services import session_revoke_all
+from auth.ratelimit import bucket_take
+from auth.services import Tokens, password_check, session_renew, session_revoke_all
 from restapi import background
-from restapi.exceptions import Conflict, Forbidden
+from restapi.exceptions import Conflict, Forbidden, InvalidAccessToken, InvalidCredentials
 from users import emails
-from users.models import Role, TokenPurpose, User, UserState, normalize_email
+from users.models import MalformedEmail, Role, TokenPurpose, User, UserState, normalize_email
 from users.onetime import InvalidOneTimeToken, token_cancel, token_issue, token_match, token_use
 from users.signals import announce
 
@@ -30,13 +37,25 @@ def _check_password_rules(password: str, user: User) -> None:
         raise ValidationError({"password": list(exc.messages)}) from exc
 
 
-def _save(user: User) -> None:
+def _normalized(email: str) -> str:
+    try:
+        return normalize_email(email)
+    except MalformedEmail:
+        raise ValidationError({"email": ["Enter a valid email address."]}) from None
+
+
+def _locked(user: User) -> User:
+    """The user's row as it is now, locked until the caller's transaction ends."""
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+def _save(user: User, fields: list[str] | None = None) -> None:
     """Saves inside the caller's transaction, which a 409 rolls back whole (so no savepoint).
 
     The unique index on email decides races (two registrations, a change and a verify).
     """
     try:
-        user.save()
+        user.save(update_fields=None if fields is None else [*fields, "updated_at"])
     except IntegrityError as exc:
         raise EmailTaken() from exc
 
@@ -46,9 +65,20 @@ def _verification_start(user: User) -> None:
     emails.send_verification(user=user, to=user.email, token=token)
 
 
+def _pending_email_link(user: User, email: str) -> None:
+    """The link that makes `email` the user's login. If another account has that address,
+    its owner gets a notice instead and no link goes out; the token is made either way,
+    so the requester cannot tell the two apart (and verifying refuses a taken address)."""
+    token = token_issue(user=user, purpose=TokenPurpose.EMAIL_CHANGE, new_email=email)
+    if User.objects.filter(email=email).exclude(pk=user.pk).exists():
+        emails.send_address_in_use_notice(to=email)
+    else:
+        emails.send_verification(user=user, to=email, token=token)
+
+
 @transaction.atomic
 def user_create(*, email: str, password: str) -> User:
-    user = User(email=normalize_email(email))
+    user = User(email=_normalized(email))
     _check_password_rules(password, user)
     user.set_password(password)
     _save(user)
@@ -58,42 +88,43 @@ def user_create(*, email: str, password: str) -> User:
     return user
 
 
-def _check_current_password(user: User, current_password: str | None) -> None:
-    # Guessing through this check is throttled like guessing through /login.
-    login_attempt_claim(email=user.email)
-    if not (current_password and user.check_password(current_password)):
-        raise ValidationError(
-            {"current_password": ["Give your current password to change email or password."]}
-        )
-    login_attempt_succeeded(email=user.email)
+def _check_current_password(user: User, current_password: str | None, client_ip: str) -> None:
+    message = {"current_password": ["Give your current password to change email or password."]}
+    if not current_password:
+        raise ValidationError(message)
+    try:
+        checked = password_check(email=user.email, password=current_password, client_ip=client_ip)
+    except InvalidCredentials:
+        raise ValidationError(message) from None
+    if checked.pk != user.pk:  # the address changed hands since the request authenticated
+        raise ValidationError(message)
 
 
-def _email_change(user: User, email: str, *, by_owner: bool) -> str | None:
+def _email_change(user: User, email: str, *, by_owner: bool) -> list[str]:
     """The owner's change waits for the new address's link; an admin's is immediate.
 
-    Returns which field changed ("pending_email" or "email"), or None.
+    Returns the fields it changed on `user` (locked), the first naming the change.
     """
-    email = normalize_email(email)
     if email == user.email:
         if user.pending_email is None:
-            return None
+            return []
         # The current address again withdraws the pending change; its link stops working.
         user.pending_email = None
         token_cancel(user=user, purpose=TokenPurpose.EMAIL_CHANGE)
-        return "pending_email"
+        return ["pending_email"]
+    if by_owner and settings.USER_EMAIL_VERIFICATION_ENABLED:
+        # Held alike whether or not the address is taken: only the mail differs.
+        user.pending_email = email
+        _pending_email_link(user, email)
+        emails.send_email_change_notice(old=user.email, new=email)
+        return ["pending_email"]
     if User.objects.filter(email=email).exclude(pk=user.pk).exists():
         raise EmailTaken()
-    if by_owner and settings.USER_EMAIL_VERIFICATION_ENABLED:
-        user.pending_email = email
-        token = token_issue(user=user, purpose=TokenPurpose.EMAIL_CHANGE, new_email=email)
-        emails.send_verification(user=user, to=email, token=token)
-        emails.send_email_change_notice(old=user.email, new=email)
-        return "pending_email"
     user.email, user.pending_email, user.verified = email, None, 0
     token_cancel(user=user, purpose=TokenPurpose.EMAIL_CHANGE)  # a pending change is void
     if settings.USER_EMAIL_VERIFICATION_ENABLED:
         _verification_start(user)
-    return "email"
+    return ["email", "pending_email", "verified"]
 
 
 def _update_event(changes: list[str], user: User) -> str | None:
@@ -112,48 +143,75 @@ def user_update(
     actor: User,
     user: User,
     actor_session: uuid.UUID | None = None,
+    client_ip: str = "",
     email: str | None = None,
     password: str | None = None,
     current_password: str | None = None,
     state: int | None = None,
     role: str | None = None,
-) -> User:
-    """A password change revokes every session of the user but the actor's own current one."""
+) -> tuple[User, Tokens | None]:
+    """The updated user, and fresh tokens for the actor's session after a change of their
+    own password (every other session of the user is revoked)."""
     by_owner = actor.pk == user.pk
     if (state is not None or role is not None) and not actor.is_admin:
         raise Forbidden(detail="Only an admin can change state or role.")
     if (email is not None or password is not None) and by_owner:
-        _check_current_password(user, current_password)
-    changes = []
+        _check_current_password(user, current_password, client_ip)
+    if email is not None:
+        email = _normalized(email)
+        if by_owner and email != user.email:
+            # Each change mails an address: bounded per account and per client (in this
+            # order, so that an account over its limit leaves the address's to others).
+            bucket_take(action="email_change_account", key=str(user.pk))
+            bucket_take(action="email_change", key=client_ip)
+    encoded = None
     if password is not None:
         _check_password_rules(password, user)
-        user.set_password(password)
-        changes.append("password")
-    if state is not None and state != user.state:
-        user.state = UserState(state)
-        changes.append("state")
-    if role is not None and role != user.role:
-        user.role = Role(role)
-        changes.append("role")
+        encoded = make_password(password)
     with transaction.atomic():
+        user = _locked(user)
+        if by_owner and not user.is_active:
+            # Deactivated while this request ran: its session is revoked, nothing changes.
+            raise InvalidAccessToken()
+        if by_owner and (state is not None or role is not None) and not user.is_admin:
+            raise Forbidden(detail="Only an admin can change state or role.")
+        changes, fields = [], []
+        if encoded is not None:
+            user.password = encoded
+            changes.append("password")
+            fields.append("password")
+        if state is not None and state != user.state:
+            user.state = UserState(state)
+            changes.append("state")
+            fields.append("state")
+        if role is not None and role != user.role:
+            user.role = Role(role)
+            changes.append("role")
+            fields.append("role")
         if email is not None and (changed := _email_change(user, email, by_owner=by_owner)):
-            changes.append(changed)
-        _save(user)
-        if password is not None:
+            changes.append(changed[0])
+            fields.extend(changed)
+        if fields:
+            _save(user, fields)
+        tokens = None
+        if encoded is not None:
             session_revoke_all(
                 user=user, reason="password_changed", keep=actor_session if by_owner else None
             )
+            if by_owner and actor_session is not None:
+                tokens = session_renew(user=user, session_id=actor_session)
         if "state" in changes and user.state == UserState.DEACTIVATED:
             session_revoke_all(user=user, reason="deactivated")
         if event_type := _update_event(changes, user):
             announce(user, event_type, changes=changes)
-    return user
+    return user, tokens
 
 
 @transaction.atomic
 def user_deactivate(*, user: User) -> User:
+    user = _locked(user)
     user.state = UserState.DEACTIVATED
-    user.save(update_fields=["state", "updated_at"])
+    _save(user, ["state"])
     session_revoke_all(user=user, reason="deactivated")
     announce(user, "user.deactivated")
     return user
@@ -162,32 +220,34 @@ def user_deactivate(*, user: User) -> User:
 @transaction.atomic
 def user_set_role(*, user: User, role: Role) -> User:
     """For operators (manage.py create_admin): no actor check, the shell is the authority."""
+    user = _locked(user)
     user.role = role
-    user.save(update_fields=["role", "updated_at"])
+    _save(user, ["role"])
     return user
 
 
 def user_verify(*, user_id: int, token: str) -> User:
     """Uses a verification link: confirms the email, or makes the pending email the login."""
-    user = User.objects.filter(pk=user_id, state=UserState.ACTIVE).first()
-    if user is None:
-        raise InvalidOneTimeToken()
     used = token_match(
-        user_id=user.pk,
+        user_id=user_id,
         purposes=[TokenPurpose.VERIFY_EMAIL, TokenPurpose.EMAIL_CHANGE],
         presented=token,
     )
     with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=used.user_id)
+        if not user.is_active:
+            raise InvalidOneTimeToken()
         token_use(used)
-        event_type = "user.verified"
+        event_type, fields = "user.verified", ["verified"]
         if used.purpose == TokenPurpose.EMAIL_CHANGE:
             if used.new_email != user.pending_email:
                 raise InvalidOneTimeToken()
             user.email, user.pending_email = used.new_email, None
             event_type = "user.email_changed"
+            fields += ["email", "pending_email"]
         user.verified = 1
         # A pending address another account took meanwhile: 409, and the token stays unused.
-        _save(user)
+        _save(user, fields)
         announce(user, event_type)
     return user
 
@@ -195,17 +255,19 @@ def user_verify(*, user_id: int, token: str) -> User:
 @transaction.atomic
 def verification_resend(*, user: User) -> None:
     """A fresh link for the pending address, or for the current one if it is unverified."""
+    user = _locked(user)
     if user.pending_email:
-        token = token_issue(
-            user=user, purpose=TokenPurpose.EMAIL_CHANGE, new_email=user.pending_email
-        )
-        emails.send_verification(user=user, to=user.pending_email, token=token)
+        _pending_email_link(user, user.pending_email)
     elif not user.verified:
         _verification_start(user)
 
 
 def _active_user(email: str) -> User | None:
-    return User.objects.filter(email=normalize_email(email), state=UserState.ACTIVE).first()
+    try:
+        email = normalize_email(email)
+    except MalformedEmail:
+        return None
+    return User.objects.filter(email=email, state=UserState.ACTIVE).first()
 
 
 def _verification_resend_job(email: str) -> None:
@@ -235,15 +297,21 @@ def password_reset_request(*, email: str) -> None:
 
 
 def password_reset_complete(*, email: str, token: str, password: str) -> User:
-    user = _active_user(email)
-    if user is None:
-        raise InvalidOneTimeToken()
-    used = token_match(user_id=user.pk, purposes=[TokenPurpose.PASSWORD_RESET], presented=token)
-    _check_password_rules(password, user)
-    user.set_password(password)
+    try:
+        email = normalize_email(email)
+    except MalformedEmail:
+        raise InvalidOneTimeToken() from None
+    # One query whether or not the account exists, so a wrong code takes as long for both.
+    used = token_match(email=email, purposes=[TokenPurpose.PASSWORD_RESET], presented=token)
+    _check_password_rules(password, used.user)
+    encoded = make_password(password)
     with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=used.user_id)
+        if not user.is_active:
+            raise InvalidOneTimeToken()
         token_use(used)
-        user.save(update_fields=["password", "updated_at"])
+        user.password = encoded
+        _save(user, ["password"])
         session_revoke_all(user=user, reason="password_reset")
         announce(user, "user.password_reset")
     return user

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth.ratelimit import bucket_take, client_ip
-from auth.services import session_renew, session_start
+from auth.services import session_start
 from auth.views import request_origin, token_body, user_with_tokens
 from restapi.schema import (
     MessageOutput,
@@ -61,7 +61,7 @@ class UserView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        bucket_take(action="register", ip=client_ip(request))
+        bucket_take(action="register", key=client_ip(request))
         with transaction.atomic():
             user = services.user_create(**valid(UserCreateInput, request))
             if settings.USER_EMAIL_VERIFICATION_REQUIRED:
@@ -79,14 +79,17 @@ class UserView(APIView):
     def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(UserUpdateInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data.pop("user_id"))
-        own_session = uuid.UUID(request.auth["sid"])
-        user = services.user_update(
-            actor=request.user, user=user, actor_session=own_session, **data
+        user, tokens = services.user_update(
+            actor=request.user,
+            user=user,
+            actor_session=uuid.UUID(request.auth["sid"]),
+            client_ip=client_ip(request),
+            **data,
         )
         body = {**UserOutput(user).data, "msg": "success"}
-        if "password" in data and user.pk == request.user.pk:
+        if tokens is not None:
             # Every other session was revoked; this one goes on with fresh tokens.
-            body |= token_body(session_renew(user=user, session_id=own_session))
+            body |= token_body(tokens)
         return Response(body)
 
     @extend_schema(
@@ -147,6 +150,8 @@ class VerifyView(APIView):
         auth=[],
     )
     def get(self, request: Request) -> Response:
+        # Before any lookup: guessing is bounded per client, never by burning the token.
+        bucket_take(action="verify", key=client_ip(request))
         query = VerifyInput(data=request.query_params)
         if not query.is_valid():
             raise InvalidOneTimeToken()
@@ -170,7 +175,7 @@ class VerifyResendView(APIView):
         auth=[{"jwtAuth": []}, {}],  # type: ignore[list-item]
     )
     def post(self, request: Request) -> Response:
-        bucket_take(action="verify_resend", ip=client_ip(request))
+        bucket_take(action="verify_resend", key=client_ip(request))
         if isinstance(request.user, User):
             services.verification_resend(user=request.user)
         else:
@@ -191,7 +196,7 @@ class PasswordResetView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        bucket_take(action="password_reset", ip=client_ip(request))
+        bucket_take(action="password_reset", key=client_ip(request))
         services.password_reset_request(email=valid(EmailInput, request)["email"])
         return Response({"msg": ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
@@ -210,5 +215,7 @@ class PasswordChangeView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
+        # Before any lookup: guessing is bounded per client, never by burning the token.
+        bucket_take(action="password_change", key=client_ip(request))
         user = services.password_reset_complete(**valid(PasswordChangeInput, request))
         return Response({"user_id": user.pk, "msg": "Your password is changed; log in again."})

@@ -29,10 +29,17 @@ TOKEN_REFRESH_REUSE_GRACE_SECONDS = env_int("TOKEN_REFRESH_REUSE_GRACE_SECONDS",
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 LOGIN_FREE_FAILURES = 5
 LOGIN_MAX_WAIT_SECONDS = 900
-# "N/S": a burst of N per client IP, refilled at N per S seconds.
+# "N/S": a burst of N per client IP (or per account), refilled at N per S seconds.
 RATE_LIMITS = {
+    # Every password check: the API's and the admin's logins, a current_password.
     "login": env_str("RATE_LIMIT_LOGIN", "30/60"),
     "register": env_str("RATE_LIMIT_REGISTER", "20/3600"),
     "password_reset": env_str("RATE_LIMIT_PASSWORD_RESET", "5/900"),
     "verify_resend": env_str("RATE_LIMIT_VERIFY_RESEND", "5/900"),
+    # Guesses of one-time tokens: a reset code, a verification link.
+    "password_change": env_str("RATE_LIMIT_PASSWORD_CHANGE", "10/900"),
+    "verify": env_str("RATE_LIMIT_VERIFY", "10/900"),
+    # An owner's email changes, per client IP and per account.
+    "email_change": env_str("RATE_LIMIT_EMAIL_CHANGE", "10/3600"),
+    "email_change_account": env_str("RATE_LIMIT_EMAIL_CHANGE_ACCOUNT", "5/3600"),
 }

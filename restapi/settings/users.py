@@ -1,6 +1,9 @@
 from restapi.env import env_bool, env_int
 
 AUTH_USER_MODEL = "users.User"
+# The only backend: Django's authenticate() (the admin's login) checks passwords through
+# the same brute-force limits as the API.
+AUTHENTICATION_BACKENDS = ["auth.backends.PasswordBackend"]
 
 # argon2id cost; a stored hash made with other values is rehashed at the next login.
 PASSWORD_ARGON2_MEMORY_KIB = env_int("PASSWORD_ARGON2_MEMORY_KIB", 19456)
@@ -44,5 +47,3 @@ USER_EMAIL_VERIFICATION_ENABLED = env_bool("USER_EMAIL_VERIFICATION_ENABLED", de
 USER_EMAIL_VERIFICATION_REQUIRED = env_bool("USER_EMAIL_VERIFICATION_REQUIRED", default=False)
 USER_EMAIL_VERIFICATION_EXP_IN_SECONDS = env_int("USER_EMAIL_VERIFICATION_EXP_IN_SECONDS", 86400)
 USER_OTP_EXP_IN_SECONDS = env_int("USER_OTP_EXP_IN_SECONDS", 1800)
-# Wrong guesses a live one-time token survives.
-USER_OTP_MAX_WRONG_ATTEMPTS = env_int("USER_OTP_MAX_WRONG_ATTEMPTS", 5)

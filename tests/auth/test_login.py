@@ -1,6 +1,11 @@
+import re
+
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from kafka_events.models import OutboxEvent
 from tests.conftest import PASSWORD
 from tests.helpers import TOKEN_FIELDS, assert_error, claims
 from users.hashers import SettingsArgon2PasswordHasher
@@ -86,3 +91,39 @@ def test_pbkdf2_hash_is_upgraded_to_argon2id_at_login(api, user):
     assert login(api, user.email, PASSWORD).status_code == 201
     user.refresh_from_db()
     assert user.password.startswith("argon2$argon2id$")
+
+
+def statements(api, path, body):
+    """The SQL a request ran, each reduced to its verb and table (values left out)."""
+    with CaptureQueriesContext(connection) as captured:
+        api.post(path, body, format="json")
+    shapes = []
+    for query in captured.captured_queries:
+        words = re.sub(r'"', "", query["sql"]).split()
+        table = next((w for w in words if w in TABLES), "")
+        shapes.append(f"{words[0]} {table}".strip())
+    return shapes
+
+
+TABLES = {"users", "login_throttle", "rate_buckets", "kafka_outbox", "user_tokens"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_password_does_the_same_work_for_known_and_unknown_accounts(api, user, kafka):
+    body = {"password": "a wrong password"}
+    known = statements(api, "/login", {**body, "email": user.email})
+    unknown = statements(api, "/login", {**body, "email": "nobody@example.com"})
+    # The known account's event commits; the unknown one's stand-in is rolled back.
+    assert [s.replace("RELEASE", "ROLLBACK") for s in known] == unknown
+    assert "INSERT kafka_outbox" in known
+    events = OutboxEvent.objects.values_list("event_type", "key")
+    assert list(events) == [("user.login_failed", f"user-{user.pk}")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_reset_code_does_the_same_work_for_known_and_unknown_accounts(api, user, kafka):
+    body = {"token": "x" * 43, "password": "a new passphrase 7"}
+    known = statements(api, "/user/password/change", {**body, "email": user.email})
+    unknown = statements(api, "/user/password/change", {**body, "email": "nobody@example.com"})
+    assert known == unknown
+    assert not OutboxEvent.objects.exists()

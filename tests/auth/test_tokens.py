@@ -211,3 +211,23 @@ def test_every_jwt_route_refuses_bad_tokens(api, user, method, path, body):
 def test_validly_signed_token_with_malformed_ids_is_401(api, user, claim):
     token = signed({**valid_claims(user), **claim})
     assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"sid": 123},
+        {"sid": ["00000000-0000-0000-0000-000000000000"]},
+        {"sid": {"id": 1}},
+        {"sid": 1.5},
+        {"sub": 1},
+        {"sub": ["1"]},
+        {"sub": "+1"},
+        {"sub": "\u0661"},  # an Arabic-Indic digit one: int() takes it
+        {"jti": 7},
+        {"token_type": ["access"]},
+    ],
+)
+def test_validly_signed_token_with_wrongly_typed_claims_is_401(api, user, claim):
+    token = signed({**valid_claims(user), **claim})
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")

@@ -26,3 +26,16 @@ def test_create_admin_refuses_a_weak_password(monkeypatch):
     with pytest.raises(CommandError, match="password"):
         call_command("create_admin", "ops@example.com")
     assert not User.objects.exists()
+
+
+def test_create_admin_finds_the_account_by_any_spelling_of_its_mailbox(make_user):
+    user = make_user(email="ops@ss.de")
+    call_command("create_admin", "Ops@\u00df.de")
+    user.refresh_from_db()
+    assert user.role == "admin"
+
+
+def test_create_admin_refuses_a_domain_mail_cannot_reach():
+    with pytest.raises(CommandError, match="mail can reach"):
+        call_command("create_admin", "ops@a..b")
+    assert not User.objects.exists()

@@ -39,13 +39,13 @@ def reset_code(message):
     return message.body.split("code:\n\n", 1)[1].split("\n", 1)[0]
 
 
-def verify(api, params):
-    return api.get("/user/verify", params)
+def verify(api, params, **extra):
+    return api.get("/user/verify", params, **extra)
 
 
-def change_password(api, email, token, password=NEW_PASSWORD):
+def change_password(api, email, token, password=NEW_PASSWORD, **extra):
     body = {"email": email, "token": token, "password": password}
-    return api.post("/user/password/change", body, format="json")
+    return api.post("/user/password/change", body, format="json", **extra)
 
 
 @pytest.fixture
@@ -101,13 +101,37 @@ def test_expired_verification_link_fails(api, deliver, clock, settings):
     assert verify(api, link_params(mail.outbox[0])).status_code == 200
 
 
-def test_a_token_dies_after_five_wrong_guesses(api, deliver):
+def test_wrong_link_guesses_are_limited_per_ip_and_never_burn_the_link(api, deliver, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "verify": "10/900"}
     with deliver():
         register(api)
     params = link_params(mail.outbox[0])
-    for _ in range(5):
-        assert_error(verify(api, {**params, "t": "wrong"}), 400, "invalid_or_expired_token")
-    assert_error(verify(api, params), 400, "invalid_or_expired_token")
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    guesses = [verify(api, {**params, "t": f"guess{i}"}, **stranger) for i in range(12)]
+    for guess in guesses[:10]:
+        assert_error(guess, 400, "invalid_or_expired_token")
+    for guess in guesses[10:]:
+        assert_error(guess, 429, "rate_limited")
+        assert int(guess["Retry-After"]) > 0
+    # Even the real link waits at that address, before any lookup; the owner's works.
+    assert_error(verify(api, params, **stranger), 429, "rate_limited")
+    assert verify(api, params, REMOTE_ADDR="198.51.100.7").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wrong_reset_codes_are_limited_per_ip_and_never_burn_the_code(api, user, deliver, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_change": "10/900"}
+    with deliver():
+        api.post("/user/password/reset", {"email": user.email}, format="json")
+    code = reset_code(mail.outbox[0])
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    guesses = [change_password(api, user.email, f"guess{i}", **stranger) for i in range(12)]
+    assert [g.status_code for g in guesses] == [400] * 10 + [429] * 2
+    assert_error(guesses[-1], 429, "rate_limited")
+    assert_error(change_password(api, user.email, code, **stranger), 429, "rate_limited")
+    assert change_password(api, user.email, code, REMOTE_ADDR="198.51.100.7").status_code == 200
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
 
 
 def test_resend_cancels_the_older_link(api, deliver):
@@ -329,9 +353,78 @@ def test_an_admins_change_voids_the_owners_pending_link(user, admin_client, api,
     assert (user.email, user.pending_email) == ("assigned@example.com", None)
 
 
-def test_email_change_to_a_taken_address_is_409_at_once(user, other_user):
+def test_email_change_to_a_taken_address_is_answered_as_if_it_were_free(
+    user, other_user, make_user, deliver
+):
+    stranger = make_user(email="carol@example.com")
+    with deliver():
+        taken = request_email_change(user, other_user.email)
+        free = request_email_change(stranger, "carol@new.example")
+    assert [k for k in taken if taken[k] != free[k]] == [
+        "user_id",
+        "email",
+        "pending_email",
+        "created_at",
+        "updated_at",
+    ]
+    assert taken["pending_email"] == other_user.email
+    assert client_for(user).get(f"/user/{user.pk}").json()["pending_email"] == other_user.email
+    to_bob = [m for m in mail.outbox if m.to == [other_user.email]]
+    assert len(to_bob) == 1
+    assert "/user/verify" not in to_bob[0].body + to_bob[0].alternatives[0][0]
+    assert "already belongs to your account" in to_bob[0].body
+    # The requester's old address hears of it as for any change; a free address gets a link.
+    assert [m.to for m in mail.outbox].count([user.email]) == 1
+    assert "/user/verify" in next(m for m in mail.outbox if m.to == ["carol@new.example"]).body
+    with deliver():
+        assert client_for(user).post("/user/verify/resend").status_code == 202
+    resent = [m for m in mail.outbox if m.to == [other_user.email]]
+    assert len(resent) == 2 and "/user/verify" not in resent[1].body
+    user.refresh_from_db()
+    assert (user.email, user.pending_email) == ("alice@example.com", other_user.email)
+
+
+def test_without_verification_a_taken_address_is_409(user, other_user, settings):
+    settings.USER_EMAIL_VERIFICATION_ENABLED = False
     body = {"user_id": user.pk, "email": other_user.email, "current_password": PASSWORD}
     assert_error(client_for(user).put("/user", body, format="json"), 409, "email_taken")
+
+
+def test_an_admins_change_to_a_taken_address_is_409(admin_client, user, other_user):
+    body = {"user_id": user.pk, "email": other_user.email}
+    assert_error(admin_client.put("/user", body, format="json"), 409, "email_taken")
+
+
+@pytest.mark.parametrize("verification", [True, False])
+def test_email_changes_are_rate_limited_per_account_and_ip(user, make_user, settings, verification):
+    settings.USER_EMAIL_VERIFICATION_ENABLED = verification
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "email_change": "4/3600",
+        "email_change_account": "2/3600",
+    }
+    client = client_for(user)
+
+    def change(email, **extra):
+        body = {"user_id": user.pk, "email": email, "current_password": PASSWORD}
+        return client.put("/user", body, format="json", **extra)
+
+    assert [change(f"a{i}@example.com").status_code for i in range(2)] == [200, 200]
+    limited = change("a3@example.com")
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited["Retry-After"]) > 0
+    # The current address again (withdrawing a pending change) is not a probe.
+    user.refresh_from_db()
+    assert change(user.email).status_code == 200
+    # Another account from the same client: two left in its bucket, then limited.
+    dave = make_user(email="dave@example.com")
+    dave_client = client_for(dave)
+
+    def dave_change(i):
+        body = {"user_id": dave.pk, "email": f"b{i}@example.com", "current_password": PASSWORD}
+        return dave_client.put("/user", body, format="json").status_code
+
+    assert [dave_change(i) for i in range(3)] == [200, 200, 429]
 
 
 def test_admin_email_change_is_immediate_and_unverifies(admin_client, other_user, deliver):

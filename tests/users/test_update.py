@@ -60,7 +60,10 @@ def test_new_password_must_pass_the_validators(user_client, user):
     assert user.check_password(PASSWORD)
 
 
-def test_email_taken_by_another_account_is_409(user_client, user, other_user):
+def test_email_taken_by_another_account_is_409_when_changes_are_immediate(
+    user_client, user, other_user, settings
+):
+    settings.USER_EMAIL_VERIFICATION_ENABLED = False
     response = put(user_client, user_id=user.pk, email="BOB@example.com", current_password=PASSWORD)
     assert_error(response, 409, "email_taken")
     user.refresh_from_db()

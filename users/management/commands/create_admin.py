@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.exceptions import ValidationError
 
-from users.models import Role, User, normalize_email
+from users.models import MalformedEmail, Role, User, normalize_email
 from users.services import user_create, user_set_role
 
 
@@ -19,7 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("email")
 
     def handle(self, *args: Any, email: str, **options: Any) -> None:
-        user = User.objects.filter(email=normalize_email(email)).first()
+        try:
+            user = User.objects.filter(email=normalize_email(email)).first()
+        except MalformedEmail:
+            raise CommandError(f"Not an address mail can reach: {email!r}") from None
         try:
             if user is None:
                 password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Password: ")
