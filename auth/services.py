@@ -2,7 +2,6 @@
 
 import hmac
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,12 +24,6 @@ from restapi.exceptions import Forbidden, InvalidAccessToken, InvalidCredentials
 from restapi.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
 from users.models import MalformedEmail, User, UserState, normalize_email
 from users.signals import announce
-
-# Longer than this process's outbox publisher takes to send one event (measured on
-# loopback: 5-10 ms typically, the slowest 20-50 ms; a 10 ms wait still let a difference
-# through once the broker's topic had grown).
-FAILURE_SETTLE_SECONDS = 0.05
-
 
 class EmailNotVerified(Forbidden):
     default_code = "email_not_verified"
@@ -82,18 +75,9 @@ def password_check(*, email: str, password: str, client_ip: str) -> User:
             transaction.savepoint_rollback(savepoint)
         else:
             transaction.savepoint_commit(savepoint)
-    if _publisher_in_this_process():
-        # The committed event wakes the publisher, whose work would slow the rest of this
-        # answer, for known accounts only: every failure waits the same while it runs.
-        time.sleep(FAILURE_SETTLE_SECONDS)
+    # The event does not wake the publisher (kafka_events.outbox.QUIET_EVENT_TYPES): its
+    # work would slow this answer for known accounts only.
     raise InvalidCredentials()
-
-
-def _publisher_in_this_process() -> bool:
-    """Whether events are written and this process publishes them (see restapi/wsgi.py)."""
-    return bool(
-        settings.KAFKA_ENABLED and settings.KAFKA_PUBLISH_EVENTS and settings.KAFKA_PUBLISH_FROM_WEB
-    )
 
 
 def user_login(
