@@ -25,6 +25,7 @@ from restapi.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
 from users.models import MalformedEmail, User, UserState, normalize_email
 from users.signals import announce
 
+
 class EmailNotVerified(Forbidden):
     default_code = "email_not_verified"
     default_detail = "Confirm your email address first: follow the link we sent you."

@@ -15,10 +15,11 @@ client_header_timeout/client_body_timeout or Apache's mod_reqtimeout set them:
   on every read of the socket.
 
 Only a complete request (or an upload's complete head) reaches a thread, so slow clients
-cost memory in the loop, not threads. Writes to a client give up after
-API_READ_TIMEOUT_SECONDS without progress. Errors the worker answers itself (a late head,
-a malformed one, gunicorn's own 400/414/431) are JSON like every other error, and a
-connection whose request body was not read is closed rather than kept alive.
+cost memory in the loop, not threads. A client silent for API_READ_TIMEOUT_SECONDS while
+its thread reads its body or writes its response is dropped. Errors the worker answers
+itself (a late head, a malformed one, gunicorn's own 400/414/431) are JSON like every
+other error, and a connection whose request body was not read is closed rather than kept
+alive.
 """
 
 import contextlib
@@ -49,7 +50,9 @@ from restapi.env import env_int
 HEADER_TIMEOUT_SECONDS = env_int("API_HEADER_TIMEOUT_SECONDS", 10)
 BODY_TIMEOUT_SECONDS = env_int("API_BODY_TIMEOUT_SECONDS", 10)
 BODY_MIN_RATE_BYTES = env_int("API_BODY_MIN_RATE_BYTES", 16384)
-WRITE_TIMEOUT_SECONDS = env_int("API_READ_TIMEOUT_SECONDS", 10)
+# The longest a client may stay silent mid-request: between two reads of a body its
+# thread reads, or while a response waits to be written.
+SILENCE_TIMEOUT_SECONDS = env_int("API_READ_TIMEOUT_SECONDS", 10)
 
 # JSON bodies are at most 1 MiB (settings.JSON_BODY_MAX_BYTES); larger ones are uploads,
 # read by their thread, or refused with 413 before they are read.
@@ -87,7 +90,7 @@ class TimedSocket(socket.socket):
 
     def setblocking(self, flag: bool) -> None:
         if flag:
-            self.settimeout(WRITE_TIMEOUT_SECONDS)
+            self.settimeout(SILENCE_TIMEOUT_SECONDS)
         else:
             super().setblocking(False)
 
@@ -95,15 +98,15 @@ class TimedSocket(socket.socket):
 class TimedSSLSocket(ssl.SSLSocket):
     def setblocking(self, flag: bool) -> None:
         if flag:
-            self.settimeout(WRITE_TIMEOUT_SECONDS)
+            self.settimeout(SILENCE_TIMEOUT_SECONDS)
         else:
             super().setblocking(False)
 
 
 class DeadlineUnreader(SocketUnreader):  # type: ignore[misc]
-    """Reads a request body from the socket under the body deadline: every read waits at
-    most until then, and each byte received moves the deadline on by 1/BODY_MIN_RATE_BYTES s.
-    """
+    """Reads a request body from the socket under the body deadline, which each byte
+    received moves on by 1/BODY_MIN_RATE_BYTES s; and no read waits longer than the
+    silence timeout, however much credit a fast start earned."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
@@ -118,11 +121,11 @@ class DeadlineUnreader(SocketUnreader):  # type: ignore[misc]
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request body arrived too slowly")
-        self.sock.settimeout(remaining)
+        self.sock.settimeout(min(remaining, SILENCE_TIMEOUT_SECONDS))
         try:
             data: bytes = super().chunk(size_hint)
         finally:
-            self.sock.settimeout(WRITE_TIMEOUT_SECONDS)
+            self.sock.settimeout(SILENCE_TIMEOUT_SECONDS)
         self.received += len(data)
         return data
 
