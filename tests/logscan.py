@@ -53,7 +53,8 @@ class LogScan:
                 self.add_fields(item)
 
     def add_json(self, body: bytes | str | None) -> None:
-        with contextlib.suppress(ValueError):  # not JSON: an uploaded file
+        # Not JSON (an uploaded file), or JSON too deep to parse (an attack under test).
+        with contextlib.suppress(ValueError, RecursionError):
             self.add_fields(json.loads(body or "null"))
 
     def record_exchange(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:

@@ -89,7 +89,10 @@ class DataView(APIView):
         operation_id="data_upload",
         description="The raw body is the file (any Content-Type); metadata in headers.",
         parameters=UPLOAD_HEADERS,
-        request={"application/octet-stream": OpenApiTypes.BINARY},
+        # An empty body is refused (400): the schema says so, for generated clients.
+        request={
+            "application/octet-stream": {"type": "string", "format": "binary", "minLength": 1}
+        },
         responses={201: DATA_RECORD, **errors(400, 403, 404, 408, 411, 413, 503)},
     )
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -146,7 +146,7 @@ class VerifyView(APIView):
                 "t", {"type": "string", "maxLength": 128}, required=True, description="the token"
             ),
         ],
-        responses={200: UserMessage, **errors(400, 409)},
+        responses={200: UserMessage, **errors(400, 409, 429)},
         auth=[],
     )
     def get(self, request: Request) -> Response:
@@ -176,10 +176,13 @@ class VerifyResendView(APIView):
     )
     def post(self, request: Request) -> Response:
         bucket_take(action="verify_resend", key=client_ip(request))
+        # A body is optional with a JWT, but one that is sent must be valid either way.
+        sent_body = int(request.META.get("CONTENT_LENGTH") or 0) > 0
+        body = valid(EmailInput, request) if sent_body or not isinstance(request.user, User) else {}
         if isinstance(request.user, User):
             services.verification_resend(user=request.user)
         else:
-            services.verification_resend_by_email(email=valid(EmailInput, request)["email"])
+            services.verification_resend_by_email(email=body["email"])
         return Response({"msg": ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -210,7 +213,7 @@ class PasswordChangeView(APIView):
         request=PasswordChangeInput,
         responses={
             200: envelope("PasswordChangeOutput", user_id=serializers.IntegerField()),
-            **errors(400, 503),
+            **errors(400, 429),
         },
         auth=[],
     )
