@@ -111,10 +111,20 @@ class OptionalBody:
     serializer: type[serializers.Serializer[Any]]
 
 
+@dataclass(frozen=True)
+class RequiredBody:
+    """`request=` for a body given as a raw schema (a file), which drf-spectacular would
+    mark optional."""
+
+    schema: dict[str, Any]
+
+
 class AutoSchema(openapi.AutoSchema):
     def _get_request_for_media_type(
         self, serializer: Any, direction: str = "request"
     ) -> tuple[Any, bool]:
+        if isinstance(serializer, RequiredBody):
+            return serializer.schema, True
         if isinstance(serializer, OptionalBody):
             schema, _ = super()._get_request_for_media_type(serializer.serializer, direction)
             return schema, False

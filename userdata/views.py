@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
-from restapi.schema import envelope, errors, id_parameter, page_envelope
+from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
 from restapi.views import AuthenticatedRequest, page_body, valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
@@ -91,7 +91,9 @@ class DataView(APIView):
         parameters=UPLOAD_HEADERS,
         # An empty body is refused (400): the schema says so, for generated clients.
         request={
-            "application/octet-stream": {"type": "string", "format": "binary", "minLength": 1}
+            "application/octet-stream": RequiredBody(
+                {"type": "string", "format": "binary", "minLength": 1}
+            )
         },
         responses={201: DATA_RECORD, **errors(400, 403, 404, 408, 411, 413, 503)},
     )

@@ -97,6 +97,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "restapi.schema.implied_errors",
+        "kafka_events.schema.allowed_topics_enum",
     ],
     "APPEND_PATHS": {
         "/metrics": {
