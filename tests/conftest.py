@@ -429,9 +429,10 @@ def wait_for_https(url: str, ca: Path, process: subprocess.Popen[bytes], log: Pa
 
 
 def server_env(
-    jwt_keys: tuple[Path, Path], s3_endpoint: str, kafka_broker: Broker, tmp: Path
+    jwt_keys: tuple[Path, Path], s3_endpoint: str, kafka_broker: Broker | None, tmp: Path
 ) -> dict[str, str]:
-    """The environment of a server as deployed, on the test database and test services."""
+    """The environment of a server as deployed, on the test database and test services
+    (user events to the test broker, when one is given)."""
     tls = tmp / "tls"
     dev_tls_assets(tls)
     port = free_port()
@@ -459,9 +460,9 @@ def server_env(
         "S3_DATA_UPLOAD_TO_S3": "1",
         "S3_DATA_BUCKET": S3_BUCKET,
         "S3_ENDPOINT_URL": s3_endpoint,
-        "KAFKA_ENABLED": "1",
+        "KAFKA_ENABLED": "1" if kafka_broker else "0",
         "KAFKA_PUBLISH_EVENTS": "1",
-        "KAFKA_BROKERS": kafka_broker.address,
+        "KAFKA_BROKERS": kafka_broker.address if kafka_broker else "",
         "KAFKA_USER_EVENTS_TOPIC": "e2e.user.events",
         "KAFKA_MESSAGE_TIMEOUT_MS": "3000",
         "KAFKA_PUBLISH_RETRY_INTERVAL_SEC": "0.5",

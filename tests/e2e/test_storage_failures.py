@@ -18,18 +18,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from django.conf import settings
 
 from tests.conftest import (
     S3_BUCKET,
     S3_CREDENTIALS,
     Server,
-    dev_tls_assets,
-    free_port,
+    running_server,
     s3_client,
-    start_gunicorn,
+    server_env,
     tokens_for,
-    wait_for_https,
 )
 from tests.userdata.hung_storage import SilentEndpoint
 from userdata.models import UserData
@@ -47,42 +44,17 @@ def file_server(
 ) -> Iterator[Server]:
     """One gunicorn worker (8 threads, the default) on the test database, storing in S3 at
     `s3_endpoint`, with `extra` settings."""
-    tls = tmp_path / "tls"
-    dev_tls_assets(tls)
-    port = free_port()
     env = {
-        **os.environ,
+        **server_env(jwt_keys, s3_endpoint, None, tmp_path),
         **S3_CREDENTIALS,
-        "DEBUG": "1",
-        "DB_NAME": settings.DATABASES["default"]["NAME"],
-        "SERVER_PKI_DIR_JWT": str(jwt_keys[0].parent),
-        "TOKEN_ALGO_PRIVATE_KEY": str(jwt_keys[0]),
-        "TOKEN_ALGO_PUBLIC_KEY": str(jwt_keys[1]),
-        "API_ENDPOINT": f"127.0.0.1:{port}",
-        "API_TLS_CERT": str(tls / "api" / "api.crt"),
-        "API_TLS_KEY": str(tls / "api" / "api.key"),
         "API_WORKERS": "1",
-        "PYTHONUNBUFFERED": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "S3_DATA_UPLOAD_TO_S3": "1",
-        "S3_DATA_BUCKET": S3_BUCKET,
-        "S3_ENDPOINT_URL": s3_endpoint,
-        "KAFKA_ENABLED": "0",
         # gunicorn's control socket is one path per machine: another server's tests
         # shutting theirs down through it would stop this one.
         "GUNICORN_CMD_ARGS": "--no-control-socket",
         **extra,
     }
-    log = tmp_path / "gunicorn.log"
-    process = start_gunicorn(env, log)
-    url = f"https://localhost:{port}"
-    ca = tls / "api" / "api-ca.pem"
-    try:
-        wait_for_https(url, ca, process, log)
-        yield Server(url=url, ca=ca, env=env, log=log, pid=process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with running_server(env, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

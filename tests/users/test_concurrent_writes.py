@@ -109,29 +109,27 @@ def test_a_reset_refuses_an_account_deactivated_meanwhile(user, monkeypatch):
     assert OneTimeToken.objects.get().used_at is None
 
 
-def test_a_login_refuses_an_account_deactivated_after_its_password_check(api, user, monkeypatch):
+def after_the_password_check(monkeypatch, user, **change):
+    """The user's row changes (by another request) right after a login checked its password."""
     real_check = auth_services.password_check
 
-    def check_then_deactivate(**kwargs):
+    def check_then_change(**kwargs):
         checked = real_check(**kwargs)
-        User.objects.filter(pk=user.pk).update(state=UserState.DEACTIVATED)
+        User.objects.filter(pk=user.pk).update(**change)
         return checked
 
-    monkeypatch.setattr(auth_services, "password_check", check_then_deactivate)
+    monkeypatch.setattr(auth_services, "password_check", check_then_change)
+
+
+def test_a_login_refuses_an_account_deactivated_after_its_password_check(api, user, monkeypatch):
+    after_the_password_check(monkeypatch, user, state=UserState.DEACTIVATED)
     body = {"email": user.email, "password": PASSWORD}
     assert_error(api.post("/login", body, format="json"), 401, "invalid_credentials")
     assert not Session.objects.exists()
 
 
 def test_a_login_token_carries_the_role_as_it_is_now(api, user, monkeypatch):
-    real_check = auth_services.password_check
-
-    def check_then_promote(**kwargs):
-        checked = real_check(**kwargs)
-        User.objects.filter(pk=user.pk).update(role=Role.ADMIN)
-        return checked
-
-    monkeypatch.setattr(auth_services, "password_check", check_then_promote)
+    after_the_password_check(monkeypatch, user, role=Role.ADMIN)
     body = {"email": user.email, "password": PASSWORD}
     assert api.post("/login", body, format="json").json()["role"] == Role.ADMIN
 
