@@ -16,7 +16,7 @@ from auth.tokens import ALGORITHM
 from restapi.exceptions import ApiError, NotFound
 from restapi.metrics import LOGINS
 from restapi.schema import envelope, errors
-from restapi.views import AuthenticatedRequest, valid
+from restapi.views import AuthenticatedRequest, shaped, valid
 from users.models import User
 from users.serializers import UserOutput, UserWithTokens
 
@@ -34,7 +34,7 @@ def token_body(tokens: services.Tokens) -> dict[str, str]:
 
 def user_with_tokens(user: User, tokens: services.Tokens) -> dict[str, Any]:
     """The body of a login or a registration: the UserShape and the session's tokens."""
-    return {**UserOutput(user).data, **token_body(tokens), "msg": "success"}
+    return {**shaped(UserOutput, user), **token_body(tokens), "msg": "success"}
 
 
 class LoginView(APIView):

@@ -16,7 +16,6 @@ from http import HTTPStatus
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import django_prometheus.middleware
 from django.conf import settings
 from django.db import connections
 from django.db.models import Count, Min
@@ -190,21 +189,3 @@ class MetricsMiddleware:
         HTTP_REQUESTS.labels(method, route, status_label(response.status_code)).inc()
         HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
         return response
-
-
-class PrometheusAfterMiddleware(django_prometheus.middleware.PrometheusAfterMiddleware):
-    """django-prometheus's, with the same bounds: it labels its latency histogram with the
-    raw method, so every made-up method made a new histogram."""
-
-    def label_metric(
-        self,
-        metric: Any,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        **labels: str,
-    ) -> Any:
-        if "method" in labels:
-            labels["method"] = method_label(request.method)
-        if "status" in labels:
-            labels["status"] = status_label(labels["status"])
-        return super().label_metric(metric, request, response, **labels)

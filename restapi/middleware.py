@@ -1,11 +1,16 @@
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
 
 from restapi.errors import (
     bad_request_view,
@@ -104,3 +109,32 @@ class RequestIdMiddleware:
             REQUEST_ID.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+# The paths that use Django's sessions: the admin, and the API docs an admin logged in to
+# it may open in the same browser (restapi.urls.DOCS).
+ADMIN_PATHS = ("/admin/", "/docs", "/openapi.json")
+
+
+class AdminPathsOnly(MiddlewareMixin):
+    """Runs the middleware it is mixed into for ADMIN_PATHS only: the API's requests do
+    not pay for sessions, a lazy user and messages they never use. (CSRF stays on every
+    path: it costs little where views are exempt, as DRF's are, and check --deploy
+    wants Django's own middleware.)"""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if request.path_info.startswith(ADMIN_PATHS):
+            return super().__call__(request)
+        return self.get_response(request)
+
+
+class AdminSessionMiddleware(AdminPathsOnly, SessionMiddleware):
+    pass
+
+
+class AdminAuthenticationMiddleware(AdminPathsOnly, AuthenticationMiddleware):
+    pass
+
+
+class AdminMessageMiddleware(AdminPathsOnly, MessageMiddleware):
+    pass

@@ -165,3 +165,16 @@ def test_an_overlong_admin_password_is_refused_without_hashing(admin, monkeypatc
     monkeypatch.setattr("users.hashers.SettingsArgon2PasswordHasher.verify", no_hashing)
     monkeypatch.setattr("users.hashers.SettingsArgon2PasswordHasher.encode", no_hashing)
     assert INVALID_LOGIN in admin_login(Client(), admin.email, "x" * 1025).content
+
+
+def test_the_admin_keeps_its_sessions_and_csrf_while_the_api_skips_them(admin, user):
+    """Sessions, CSRF and messages run for /admin/ only (restapi.middleware.ADMIN_PATHS)."""
+    browser = Client(enforce_csrf_checks=True)
+    refused = browser.post("/admin/login/", {"username": admin.email, "password": PASSWORD})
+    assert refused.status_code == 403  # no CSRF token
+    page = browser.get("/admin/login/")
+    assert "csrftoken" in page.cookies
+    api = Client(enforce_csrf_checks=True)
+    response = api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).token}")
+    assert response.status_code == 200
+    assert not response.cookies and "Cookie" not in response.get("Vary", "")

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
-from restapi.views import AuthenticatedRequest, page_body, valid
+from restapi.views import AuthenticatedRequest, page_body, shaped, valid
 from userdata import selectors, services, storage
 from userdata.models import UserData
 from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
@@ -103,7 +103,7 @@ class DataView(APIView):
         owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
         record = services.file_upload(owner=owner, body=request.stream, length=length, **headers)
         return Response(
-            {"data": DataOutput(record).data, "msg": "success"}, status=status.HTTP_201_CREATED
+            {"data": shaped(DataOutput, record), "msg": "success"}, status=status.HTTP_201_CREATED
         )
 
     @extend_schema(
@@ -115,7 +115,7 @@ class DataView(APIView):
         data = valid(DataUpdateInput, request)
         record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
         record = services.file_update(record=record, **data)
-        return Response({"data": DataOutput(record).data, "msg": "success"})
+        return Response({"data": shaped(DataOutput, record), "msg": "success"})
 
 
 class DataSearchView(APIView):

@@ -21,7 +21,7 @@ from restapi.schema import (
     id_parameter,
     page_envelope,
 )
-from restapi.views import AuthenticatedRequest, page_body, valid
+from restapi.views import AuthenticatedRequest, page_body, shaped, valid
 from users import selectors, services
 from users.models import User
 from users.onetime import InvalidOneTimeToken
@@ -65,7 +65,7 @@ class UserView(APIView):
         with transaction.atomic():
             user = services.user_create(**valid(UserCreateInput, request))
             if settings.USER_EMAIL_VERIFICATION_REQUIRED:
-                body = {**UserOutput(user).data, "msg": "Confirm your email to log in."}
+                body = {**shaped(UserOutput, user), "msg": "Confirm your email to log in."}
             else:
                 tokens = session_start(user=user, **request_origin(request))
                 body = user_with_tokens(user, tokens)
@@ -86,7 +86,7 @@ class UserView(APIView):
             client_ip=client_ip(request),
             **data,
         )
-        body = {**UserOutput(user).data, "msg": "success"}
+        body = {**shaped(UserOutput, user), "msg": "success"}
         if tokens is not None:
             # Every other session was revoked; this one goes on with fresh tokens.
             body |= token_body(tokens)
@@ -115,7 +115,7 @@ class UserDetailView(APIView):
     def get(self, request: AuthenticatedRequest, user_id: int) -> Response:
         user = selectors.user_get_for_actor(actor=request.user, user_id=user_id)
         announce_read(request.user, "user.read", user_id=user.pk)
-        return Response({**UserOutput(user).data, "msg": "success"})
+        return Response({**shaped(UserOutput, user), "msg": "success"})
 
 
 class UserSearchView(APIView):
@@ -158,7 +158,7 @@ class VerifyView(APIView):
         user = services.user_verify(
             user_id=query.validated_data["u"], token=query.validated_data["t"]
         )
-        return Response({**UserOutput(user).data, "msg": "Your email is confirmed."})
+        return Response({**shaped(UserOutput, user), "msg": "Your email is confirmed."})
 
 
 class VerifyResendView(APIView):

@@ -23,7 +23,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_prometheus",
     "users",
     "auth",
     "userdata",
@@ -32,20 +31,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "restapi.middleware.RequestIdMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "restapi.metrics.MetricsMiddleware",
     "restapi.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "restapi.middleware.JsonBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # For the Django admin (operators); the API authenticates with JWTs and ignores these.
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, the logged-in user and messages are the Django admin's (and the docs an
+    # admin may open logged in to it); the API authenticates with JWTs, so every other
+    # request skips them (restapi.middleware.ADMIN_PATHS).
+    "restapi.middleware.AdminSessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "restapi.middleware.AdminAuthenticationMiddleware",
+    "restapi.middleware.AdminMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "restapi.metrics.PrometheusAfterMiddleware",
 ]
 
 # /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when this is set.

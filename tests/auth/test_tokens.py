@@ -1,19 +1,24 @@
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.utils import timezone
 
 import jwt
-from auth.keys import key_ring
+from auth.keys import key_ring, key_store
+from auth.models import Session
+from auth.selectors import session_user
 from auth.tokens import AccessToken
 from tests.conftest import tokens_for
 from tests.helpers import assert_error, claims
-from users.models import UserState
+from users.models import User, UserState
 
 pytestmark = pytest.mark.django_db
 
@@ -231,3 +236,56 @@ def test_validly_signed_token_with_malformed_ids_is_401(api, user, claim):
 def test_validly_signed_token_with_wrongly_typed_claims_is_401(api, user, claim):
     token = signed({**valid_claims(user), **claim})
     assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+def test_a_verified_token_is_taken_from_the_cache_until_it_expires(api, user, monkeypatch):
+    expires = int(time.time()) + 2
+    token = signed(valid_claims(user) | {"exp": expires})
+    assert get_self(api, user, **bearer(token)).status_code == 200
+    verified = []
+    monkeypatch.setattr(AccessToken, "verify", lambda self: verified.append(self))
+    assert get_self(api, user, **bearer(token)).status_code == 200
+    assert verified == []  # the second request did not verify it again
+    monkeypatch.undo()
+    time.sleep(max(0, expires + 0.2 - time.time()))
+    assert_error(get_self(api, user, **bearer(token)), 401, "token_expired")
+
+
+def test_a_cached_token_is_refused_once_its_key_is_no_longer_trusted(api, user, monkeypatch):
+    token = tokens_for(user).token
+    assert get_self(api, user, **bearer(token)).status_code == 200
+    # The key files now hold a ring that no longer trusts the key (as after its retirement).
+    monkeypatch.setattr(key_store, "_ring", dataclasses.replace(key_ring(), verifiers={}))
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+def test_a_cached_token_still_sees_its_session_revoked_at_once(api, user):
+    token = tokens_for(user).token
+    assert get_self(api, user, **bearer(token)).status_code == 200
+    Session.objects.update(revoked_at=timezone.now())
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"revoked_at": timezone.now()},
+        {"expires_at": timezone.now() - timedelta(seconds=1)},
+        {"user_state": UserState.DEACTIVATED},
+    ],
+    ids=["live", "revoked", "expired", "user deactivated"],
+)
+def test_the_session_lookup_agrees_with_live_sessions(user, change):
+    """auth.selectors.session_user writes Session.objects.live()'s rule in SQL: the two
+    must always answer alike."""
+    tokens_for(user)
+    session = Session.objects.get(user=user)
+    if state := change.pop("user_state", None):
+        User.objects.filter(pk=user.pk).update(state=state)
+    Session.objects.filter(pk=session.pk).update(**change)
+    live = Session.objects.live().filter(pk=session.pk, user__state=UserState.ACTIVE).exists()
+    found = session_user(session_id=session.pk, user_id=user.pk)
+    assert (found is not None) == live
+    if found is not None:
+        assert found == user and found.email == user.email and found.password == user.password
