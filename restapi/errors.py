@@ -33,7 +33,6 @@ DRF_ERRORS: dict[type[exceptions.APIException], tuple[str, str]] = {
         "unsupported_media_type",
         "Send the body as application/json.",
     ),
-    exceptions.NotAcceptable: ("not_acceptable", "This endpoint answers in application/json only."),
     exceptions.Throttled: ("rate_limited", "Too many requests; retry later."),
 }
 

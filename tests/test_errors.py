@@ -126,3 +126,10 @@ def test_djangos_own_exceptions_keep_their_status_in_debug_too(exception, status
     assert "secret" not in json_error_of(response, status, code)["msg"]
     admin = middleware.process_exception(RequestFactory().get("/admin/x/"), exception)
     assert "secret" not in admin_page(admin, status)
+
+
+def test_a_client_asking_for_another_format_gets_json(user_client, user):
+    """No content negotiation: the API speaks JSON only (restapi/negotiation.py)."""
+    response = user_client.get(f"/user/{user.pk}", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
