@@ -1,20 +1,23 @@
 """The producer pool: the only module that imports confluent-kafka.
 
 One Producer per process, made after gunicorn forks (librdkafka's threads do not survive
-fork), shared by KAFKA_NUM_THREADS publisher threads. Each thread repeatedly claims due
-outbox rows, a key at a time (a PostgreSQL advisory lock per key, held for the claim's
-transaction, so one key is published by one thread of one process at a time, in id
-order), publishes them with an idempotent producer, and marks a row sent only from its
-delivery report. A failed row waits with exponential backoff; the rows after it in its
+fork), shared by KAFKA_NUM_THREADS publisher threads. Each thread repeatedly claims the keys
+of the oldest due outbox rows (a PostgreSQL advisory lock per key, all taken in one
+statement and held for the claim's transaction, so one key is published by one thread
+of one process at a time, in id order), publishes their rows with an idempotent
+producer, and marks a row sent only from its delivery report. A failed row waits with exponential backoff; the rows after it in its
 key wait too, so a user's events keep their order. Rows left by a killed process are
 claimed by any other once its transaction (and lock) is gone.
 """
 
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -29,6 +32,42 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60
 PURGE_EVERY_SECONDS = 600
+
+# A pass claims in two statements: the keys of the oldest due rows whose advisory locks
+# this transaction takes (one statement for them all; a round trip per key was most of
+# a pass), then every unsent row of those keys in id order (a key's first row may still
+# wait for a retry; the rows after it wait with it). One statement joining the two was
+# slower: PostgreSQL then compares every row with every key.
+CLAIM_KEYS = """
+WITH due AS (
+    SELECT order_key FROM kafka_outbox
+    WHERE sent_at IS NULL AND next_attempt_at <= %(now)s
+    ORDER BY id LIMIT %(batch)s
+)
+SELECT array_agg(order_key) FROM (SELECT DISTINCT order_key FROM due) AS keys
+WHERE pg_try_advisory_xact_lock(hashtextextended('outbox:' || order_key, 0))
+"""
+CLAIMED_ROWS = """
+SELECT id, event_id, topic, key, order_key, value, headers, attempts, next_attempt_at
+FROM kafka_outbox
+WHERE sent_at IS NULL AND order_key = ANY(%(keys)s)
+ORDER BY id LIMIT %(batch)s
+"""
+
+
+@dataclass(slots=True)
+class Pending:
+    """An unsent outbox row, as a pass publishes it."""
+
+    pk: int
+    event_id: uuid.UUID
+    topic: str
+    key: str | None
+    order_key: str
+    value: str
+    headers: list[list[str]]
+    attempts: int
+    next_attempt_at: datetime
 
 
 def producer_config() -> dict[str, Any]:
@@ -52,14 +91,40 @@ def producer_config() -> dict[str, Any]:
     return config
 
 
-def _claim_key(order_key: str) -> bool:
+def _claim(now: datetime) -> list[Pending]:
     if connection.vendor != "postgresql":
-        return True  # the SQLite fallback runs one process; duplicates at worst
+        # The SQLite fallback runs one process: no locks (duplicates at worst).
+        rows = OutboxEvent.objects.filter(sent_at=None).order_by("id")
+        return [
+            Pending(
+                row.pk,
+                row.event_id,
+                row.topic,
+                row.key,
+                row.order_key,
+                row.value,
+                row.headers,
+                row.attempts,
+                row.next_attempt_at,
+            )
+            for row in rows[: settings.KAFKA_OUTBOX_BATCH]
+        ]
+    batch = settings.KAFKA_OUTBOX_BATCH
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"outbox:{order_key}"]
-        )
-        return bool(cursor.fetchone()[0])
+        cursor.execute(CLAIM_KEYS, {"now": now, "batch": batch})
+        keys = cursor.fetchone()[0]
+        if not keys:
+            return []
+        cursor.execute(CLAIMED_ROWS, {"keys": keys, "batch": batch})
+        return [
+            Pending(pk, event_id, topic, key, order_key, value, _json(headers), attempts, due)
+            for pk, event_id, topic, key, order_key, value, headers, attempts, due in cursor
+        ]
+
+
+def _json(headers: Any) -> list[list[str]]:
+    # Django's connection hands jsonb over as text (its JSONField decodes it).
+    return json.loads(headers) if isinstance(headers, str) else headers  # type: ignore[no-any-return]
 
 
 class Publisher:
@@ -142,20 +207,9 @@ class Publisher:
         """One pass: claim due keys, publish their rows in order, record the reports."""
         now = timezone.now()
         with transaction.atomic():
-            due_keys = (
-                OutboxEvent.objects.filter(sent_at=None, next_attempt_at__lte=now)
-                .order_by("id")
-                .values_list("order_key", flat=True)[: settings.KAFKA_OUTBOX_BATCH]
-            )
-            keys = [key for key in dict.fromkeys(due_keys) if _claim_key(key)]
-            if not keys:
+            sendable = self._sendable(_claim(now), now)
+            if not sendable:
                 return 0
-            rows = list(
-                OutboxEvent.objects.filter(sent_at=None, order_key__in=keys).order_by("id")[
-                    : settings.KAFKA_OUTBOX_BATCH
-                ]
-            )
-            sendable = self._sendable(rows, now)
             reports: dict[int, KafkaError | None] = {}
             producer = self.producer()
             for row in sendable:
@@ -175,7 +229,7 @@ class Publisher:
         return len(sendable)
 
     @staticmethod
-    def _sendable(rows: list[OutboxEvent], now: Any) -> list[OutboxEvent]:
+    def _sendable(rows: list[Pending], now: datetime) -> list[Pending]:
         """Rows in order, stopping each key at its first row still waiting for a retry."""
         waiting: set[str] = set()
         sendable = []
@@ -196,7 +250,7 @@ class Publisher:
         return on_delivery
 
     @staticmethod
-    def _record(rows: list[OutboxEvent], reports: dict[int, KafkaError | None]) -> None:
+    def _record(rows: list[Pending], reports: dict[int, KafkaError | None]) -> None:
         sent, failed_keys = [], set()
         for row in rows:
             if row.order_key in failed_keys:
@@ -213,9 +267,11 @@ class Publisher:
                 MAX_BACKOFF_SECONDS,
                 settings.KAFKA_PUBLISH_RETRY_INTERVAL_SEC * 2 ** (row.attempts - 1),
             )
-            row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-            row.last_error = str(error)[:500]
-            row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+            OutboxEvent.objects.filter(pk=row.pk).update(
+                attempts=row.attempts,
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                last_error=str(error)[:500],
+            )
             logger.warning(
                 "Publishing event %s failed (attempt %d): %s", row.event_id, row.attempts, error
             )
