@@ -84,3 +84,29 @@ def test_check_deploy_is_clean_in_production(production_assets):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"API_WORKERS": "1"}, os.cpu_count()),
+        ({"API_WORKERS": str(os.cpu_count())}, 1),
+        ({"API_WORKERS": str(4 * (os.cpu_count() or 1))}, 1),
+        ({"API_WORKERS": "1", "PASSWORD_HASH_CONCURRENCY": "7"}, 7),
+    ],
+)
+def test_the_workers_together_hash_as_many_at_once_as_there_are_cores(env, expected):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.PASSWORD_HASH_CONCURRENCY)",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "restapi.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split()[-1] == str(expected), result.stderr

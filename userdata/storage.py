@@ -17,6 +17,7 @@ Failures are told apart: StorageError is storage's, BodyError the sender's.
 import hashlib
 import io
 import os
+import queue
 import tempfile
 import threading
 import weakref
@@ -123,31 +124,78 @@ class HashingReader(io.RawIOBase):
         return Stored(key=key, size=self.size, sha256=self.digest.hexdigest())
 
 
+# A download's reader thread keeps at most this many chunks ready ahead of the client.
+READ_AHEAD_CHUNKS = 2
+_END = object()
+
+
 class Chunks:
-    """The bytes of one stored object. Closing it, which the WSGI server does when the
-    response ends (also when the client went away, or before the first chunk), closes the
-    object and gives back its transfer slot."""
+    """The bytes of one stored object. A reader thread fetches the next chunks from
+    storage while the last one is being written to the client (so the two legs overlap
+    instead of adding up), at most READ_AHEAD_CHUNKS ahead. Closing it, which the WSGI
+    server does when the response ends (also when the client went away, or before the
+    first chunk), stops the reader, closes the object and gives back its transfer slot.
+    """
 
     def __init__(self, chunks: Iterator[bytes], resource: Any, release: Callable[[], None]) -> None:
-        self.chunks, self.resource = chunks, resource
-        # Runs once: at close, or when dropped unclosed (say, a response replaced on the way
-        # out), so a slot is never lost for the life of the process.
-        self.release = weakref.finalize(self, release)
+        self.ready: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
+        self.stopped = threading.Event()
+        # The reader holds the queue and the event, not this object: dropped unclosed (say,
+        # a response replaced on the way out), it is still finalized, and the finalizer
+        # stops the reader and gives the slot back, once.
+        self.finish = weakref.finalize(self, _finish, self.stopped, resource, release)
+        threading.Thread(
+            target=_read_ahead, args=(chunks, self.ready, self.stopped), daemon=True
+        ).start()
 
     def __iter__(self) -> "Chunks":
         return self
 
     def __next__(self) -> bytes:
-        try:
-            return next(self.chunks)
-        except (BotoCoreError, OSError) as exc:
-            raise StorageError(str(exc)) from exc
+        item = self.ready.get()
+        if item is _END:
+            self.ready.put(_END)  # for any later call
+            raise StopIteration
+        if isinstance(item, BotoCoreError | OSError):
+            raise StorageError(str(item)) from item
+        if isinstance(item, BaseException):
+            raise item
+        return item  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self.finish()
+
+
+def _read_ahead(
+    chunks: Iterator[bytes], ready: "queue.Queue[Any]", stopped: threading.Event
+) -> None:
+    item: Any = _END
+    try:
+        for data in chunks:
+            if not _hand_over(data, ready, stopped):
+                return
+    except Exception as exc:  # given to the reader of the response, which raises it
+        item = exc
+    _hand_over(item, ready, stopped)
+
+
+def _hand_over(item: Any, ready: "queue.Queue[Any]", stopped: threading.Event) -> bool:
+    """Puts the item in the queue, waiting for room; False once the download was closed."""
+    while not stopped.is_set():
         try:
-            self.resource.close()
-        finally:
-            self.release()
+            ready.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _finish(stopped: threading.Event, resource: Any, release: Callable[[], None]) -> None:
+    stopped.set()
+    try:
+        resource.close()
+    finally:
+        release()
 
 
 class Backend(Protocol):
