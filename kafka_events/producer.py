@@ -5,9 +5,10 @@ fork), shared by KAFKA_NUM_THREADS publisher threads. Each thread repeatedly cla
 of the oldest due outbox rows (a PostgreSQL advisory lock per key, all taken in one
 statement and held for the claim's transaction, so one key is published by one thread
 of one process at a time, in id order), publishes their rows with an idempotent
-producer, and marks a row sent only from its delivery report. A failed row waits with exponential backoff; the rows after it in its
-key wait too, so a user's events keep their order. Rows left by a killed process are
-claimed by any other once its transaction (and lock) is gone.
+producer, and marks a row sent only from its delivery report. A failed row waits with
+exponential backoff; the rows after it in its key wait too, so a user's events keep their
+order. Rows left by a killed process are claimed by any other once its transaction (and
+lock) is gone.
 """
 
 import json
