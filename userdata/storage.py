@@ -10,7 +10,8 @@ userdata.services.file_upload (quota, row, event) and upload_stream.
 
 A storage that stops answering costs one request one timeout, never the service: S3 calls
 have connect and read timeouts, a call that timed out is not tried again, and a process
-runs at most USER_DATA_MAX_TRANSFERS uploads and downloads at once (Busy past that).
+runs at most USER_DATA_MAX_TRANSFERS uploads and downloads at once (Busy past that, after
+a short wait for a burst).
 Failures are told apart: StorageError is storage's, BodyError the sender's.
 """
 
@@ -405,15 +406,25 @@ def backend() -> Backend:
 
 
 @cache
-def _transfer_slots(size: int) -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(size)
+def _transfer_slots(size: int) -> tuple[threading.BoundedSemaphore, threading.BoundedSemaphore]:
+    """The process's transfer slots, and as many places to wait for one."""
+    return threading.BoundedSemaphore(size), threading.BoundedSemaphore(size)
 
 
 def _take_slot() -> Callable[[], None]:
-    """A transfer slot of this process, now or Busy; returns its release."""
-    slots = _transfer_slots(settings.USER_DATA_MAX_TRANSFERS)
-    if not slots.acquire(blocking=False):
+    """A transfer slot of this process, or Busy; returns its release. A burst of transfers
+    waits up to USER_DATA_TRANSFER_WAIT_SECONDS for a slot, but no more of them wait than
+    there are slots, so storage that hangs holds at most twice the slots' threads."""
+    slots, waiting = _transfer_slots(settings.USER_DATA_MAX_TRANSFERS)
+    if slots.acquire(blocking=False):
+        return slots.release
+    if not waiting.acquire(blocking=False):
         raise Busy()
+    try:
+        if not slots.acquire(timeout=settings.USER_DATA_TRANSFER_WAIT_SECONDS):
+            raise Busy()
+    finally:
+        waiting.release()
     return slots.release
 
 

@@ -1,6 +1,6 @@
 from django.core.exceptions import ImproperlyConfigured
 
-from restapi.env import env_bool, env_int, env_list, env_optional_path, env_str
+from restapi.env import env_bool, env_float, env_int, env_list, env_optional_path, env_str
 
 # As in the seed: KAFKA_ENABLED runs the producer pool, KAFKA_PUBLISH_EVENTS publishes user
 # events. Events are written to the outbox only when both are on.
@@ -16,8 +16,8 @@ KAFKA_BROKERS = env_str("KAFKA_BROKERS")
 KAFKA_TOPICS = env_list("KAFKA_TOPICS")
 KAFKA_USER_EVENTS_TOPIC = env_str("KAFKA_USER_EVENTS_TOPIC", "user.events")
 KAFKA_NUM_THREADS = env_int("KAFKA_NUM_THREADS", 2)
-KAFKA_PUBLISH_RETRY_INTERVAL_SEC = float(env_str("KAFKA_PUBLISH_RETRY_INTERVAL_SEC", "1.0"))
-KAFKA_PUBLISH_IDLE_INTERVAL_SEC = float(env_str("KAFKA_PUBLISH_IDLE_INTERVAL_SEC", "1.0"))
+KAFKA_PUBLISH_RETRY_INTERVAL_SEC = env_float("KAFKA_PUBLISH_RETRY_INTERVAL_SEC", 1.0)
+KAFKA_PUBLISH_IDLE_INTERVAL_SEC = env_float("KAFKA_PUBLISH_IDLE_INTERVAL_SEC", 1.0)
 # How long librdkafka keeps trying one message before its delivery report says it failed.
 KAFKA_MESSAGE_TIMEOUT_MS = env_int("KAFKA_MESSAGE_TIMEOUT_MS", 30000)
 KAFKA_OUTBOX_BATCH = env_int("KAFKA_OUTBOX_BATCH", 500)

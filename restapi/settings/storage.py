@@ -1,6 +1,6 @@
 from django.core.exceptions import ImproperlyConfigured
 
-from restapi.env import env_bool, env_int, env_path, env_str
+from restapi.env import env_bool, env_float, env_int, env_path, env_str
 
 
 def _positive(name: str, default: int) -> int:
@@ -38,11 +38,13 @@ USER_DATA_DIR = env_path("USER_DATA_DIR", "./var/userdata")
 USER_DATA_MAX_BYTES = env_int("USER_DATA_MAX_BYTES", 1024**3)
 # Total bytes one user may store; 0 means no quota.
 USER_DATA_QUOTA_BYTES = env_int("USER_DATA_QUOTA_BYTES", 0)
-# Uploads and downloads one process streams at once; past it, 503 at once. A third of the
-# request threads, so slow or hung transfers always leave most threads to other requests.
+# Uploads and downloads one process streams at once, a third of the request threads; as
+# many more may wait USER_DATA_TRANSFER_WAIT_SECONDS for a slot, past that 503. Slow or hung
+# transfers hold at most two thirds of the threads, and a burst of quick ones is not refused.
 USER_DATA_MAX_TRANSFERS = _positive(
     "USER_DATA_MAX_TRANSFERS", max(1, env_int("API_THREADS", 8) // 3)
 )
+USER_DATA_TRANSFER_WAIT_SECONDS = env_float("USER_DATA_TRANSFER_WAIT_SECONDS", 0.5)
 
 if S3_DATA_UPLOAD_TO_S3 and S3_DATA_BUCKET in ("", "YOUR_BUCKET"):
     raise ImproperlyConfigured("S3_DATA_UPLOAD_TO_S3=1 needs S3_DATA_BUCKET")

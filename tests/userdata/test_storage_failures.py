@@ -4,6 +4,7 @@ updates that write only what they change."""
 import io
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
 import pytest
@@ -221,6 +222,29 @@ def test_over_the_cap_an_upload_is_refused_without_reading_its_body(
         assert_error(user_client.get(f"/user/data/{record.pk}"), 503, "overloaded")
     assert UserData.objects.count() == 1
     assert upload_for(user, io.BytesIO(b"again"), 5).size_in_bytes == 5
+
+
+def test_a_burst_waits_for_a_slot_but_no_more_wait_than_there_are_slots(
+    user, s3, one_transfer, settings
+):
+    settings.USER_DATA_TRANSFER_WAIT_SECONDS = 10
+    record = upload_for(user, io.BytesIO(b"stored"), 6)
+    holding = storage.download_chunks(record.key)
+    _, waiting = storage._transfer_slots(1)
+    with ThreadPoolExecutor(1) as pool:
+        queued = pool.submit(
+            storage.upload_stream, "burst/one", io.BytesIO(b"queued"), content_type="t/p", length=6
+        )
+        while waiting._value:  # until the upload waits for the slot
+            assert not queued.done(), queued.result()
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(services.TransfersBusy):
+            upload_for(user, UnreadBody(), 10)
+        assert time.monotonic() - started < 1  # the one place to wait is taken: refused at once
+        holding.close()
+        assert queued.result(timeout=5).size == 6
+    assert waiting._value == 1
 
 
 def test_a_download_holds_its_slot_until_its_response_is_closed(
