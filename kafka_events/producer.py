@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60
 PURGE_EVERY_SECONDS = 600
+# As librdkafka's linger.ms: commits this close together are published in one pass.
+GATHER_SECONDS = 0.005
 
 # A pass claims in two statements: the keys of the oldest due rows whose advisory locks
 # this transaction takes (one statement for them all; a round trip per key was most of
@@ -132,7 +134,9 @@ class Publisher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._producer: Producer | None = None
-        self._wake = threading.Event()
+        # A wake-up goes to one idle thread: the others would only claim nothing.
+        self._wake = threading.Condition()
+        self._woken = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         # The first pass purges: time.monotonic() may be smaller than the interval on a
@@ -162,7 +166,21 @@ class Publisher:
         return any(thread.is_alive() for thread in self._threads)
 
     def wake(self) -> None:
-        self._wake.set()
+        with self._wake:
+            self._woken = True
+            self._wake.notify()
+
+    def _sleep(self) -> None:
+        """Until a wake-up or the idle interval; after a wake-up, a moment more, so the
+        events of requests committing together go out in one pass."""
+        with self._wake:
+            woken = self._wake.wait_for(
+                lambda: self._woken or self._stop.is_set(),
+                settings.KAFKA_PUBLISH_IDLE_INTERVAL_SEC,
+            )
+            self._woken = False
+        if woken:
+            self._stop.wait(GATHER_SECONDS)
 
     def start(self) -> None:
         """Starts the publisher threads in this process (call it after fork)."""
@@ -177,7 +195,8 @@ class Publisher:
     def stop(self, timeout: float = 10) -> None:
         """Stops the threads after their current batch and flushes what is in flight."""
         self._stop.set()
-        self._wake.set()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
@@ -200,9 +219,10 @@ class Publisher:
                 published = 0
             finally:
                 close_old_connections()
-            if not published:
-                self._wake.wait(settings.KAFKA_PUBLISH_IDLE_INTERVAL_SEC)
-                self._wake.clear()
+            if published == settings.KAFKA_OUTBOX_BATCH:
+                self.wake()  # a backlog: another thread shares it
+            elif not published:
+                self._sleep()
 
     def publish_pending(self) -> int:
         """One pass: claim due keys, publish their rows in order, record the reports."""

@@ -1,4 +1,6 @@
 import json
+import threading
+import time
 
 import pytest
 from django.core import mail
@@ -219,3 +221,29 @@ def test_read_events_are_published_best_effort(user, kafka, kafka_broker, settin
     types = {json.loads(m["value"])["type"] for m in consume(kafka_broker.address, kafka, count=3)}
     assert types == {"user.read", "user.searched", "user.data.searched"}
     assert not OutboxEvent.objects.filter(event_type__in=types).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wake_up_runs_one_pass_not_one_per_thread(settings, monkeypatch):
+    settings.KAFKA_NUM_THREADS = 3
+    settings.KAFKA_PUBLISH_IDLE_INTERVAL_SEC = 60
+    pool = Publisher()
+    passes: list[int] = []
+    first_passes = threading.Barrier(4)
+
+    def counted() -> int:
+        passes.append(1)
+        if len(passes) <= 3:
+            first_passes.wait(5)  # every thread's first pass, at start
+        return 0
+
+    monkeypatch.setattr(pool, "publish_pending", counted)
+    pool.start()
+    try:
+        first_passes.wait(5)
+        time.sleep(0.2)  # the three threads are asleep
+        pool.wake()
+        time.sleep(0.5)
+        assert len(passes) == 4
+    finally:
+        pool.stop()
