@@ -2,6 +2,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from restapi.memory import return_large_blocks
+
+return_large_blocks()
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "restapi.settings")
 
 application = get_wsgi_application()

@@ -1,12 +1,16 @@
-"""Metrics summed over gunicorn workers, JSON access logs with request ids."""
+"""Metrics summed over gunicorn workers, JSON access logs with request ids, and workers that
+give back the memory of password hashing."""
 
 import json
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,3 +56,29 @@ def test_access_log_is_json_with_the_request_id(server):
     record = next(line for line in lines if line["request_id"] == "e2e-trace-7")
     assert (record["method"], record["path"], record["status"]) == ("GET", "/health/live", 200)
     assert record["duration_ms"] >= 0
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0])
+
+
+def test_password_hashing_leaves_no_memory_behind_in_the_workers(server):
+    """argon2's 19 MiB per hash, in every request thread: given back after each hash
+    (restapi/memory.py), not kept by each thread's malloc arena."""
+    emails = [f"memory-{number}@example.com" for number in range(8)]
+    for email in emails:
+        server.register(email)
+    before = {pid: rss_kib(pid) for pid in server.worker_pids()}
+
+    def log_in(email: str) -> None:
+        with server.session() as http:
+            for _ in range(6):
+                body = {"email": email, "password": PASSWORD}
+                assert http.post(f"{server.url}/login", json=body).status_code == 201
+
+    with ThreadPoolExecutor(len(emails)) as clients:
+        list(clients.map(log_in, emails))
+    growth = {pid: (rss_kib(pid) - kib) // 1024 for pid, kib in before.items()}
+    print(f"\nworker RSS growth after 48 logins: {growth} MiB")
+    assert max(growth.values()) < 40
