@@ -2,10 +2,6 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from restapi.memory import return_large_blocks
-
-return_large_blocks()
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "restapi.settings")
 
 application = get_wsgi_application()
@@ -16,9 +12,14 @@ from userdata import storage  # noqa: E402
 
 storage.backend()
 
-# The outbox publisher threads, in this worker process (librdkafka does not survive fork).
 from django.conf import settings  # noqa: E402
 
+from restapi.memory import return_blocks_of  # noqa: E402
+
+# A password hash's memory is given back when it is done (restapi/memory.py).
+return_blocks_of(settings.PASSWORD_ARGON2_MEMORY_KIB * 1024)
+
+# The outbox publisher threads, in this worker process (librdkafka does not survive fork).
 from kafka_events.producer import publisher  # noqa: E402
 
 if settings.KAFKA_ENABLED and settings.KAFKA_PUBLISH_FROM_WEB:
