@@ -7,10 +7,21 @@ from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from kafka_events.outbox import event_headers, outbox_add
+from restapi.exceptions import Conflict
 
 # The headers of the service's own events: a one-off message must not pass for one (on
 # the user-events topic, a consumer would take it for a real user event).
 RESERVED_HEADERS = frozenset(name for name, _ in event_headers(uuid.UUID(int=0), ""))
+
+
+class EventsDisabled(Conflict):
+    """With KAFKA_ENABLED=0 no producer runs: a queued message would never be sent, and its
+    row would only age into the outbox backlog alert. A 409: the request is fine, the
+    service's state (its configuration) refuses it, and retrying cannot help until an
+    operator turns Kafka on; not a 503, which tells clients to come back later."""
+
+    default_code = "events_disabled"
+    default_detail = "Kafka is disabled on this service (KAFKA_ENABLED=0): nothing would send it."
 
 
 def allowed_topics() -> set[str]:
@@ -21,7 +32,9 @@ def allowed_topics() -> set[str]:
 def message_publish(
     *, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
 ) -> uuid.UUID:
-    """A one-off message, through the outbox like every event: durable, at least once."""
+    """A one-off message, through the outbox like every event: durable, at least once.
+
+    Invalid input is refused first (400), then a service that has Kafka off (409)."""
     errors = {}
     if topic not in allowed_topics():
         errors["topic"] = [f"Not one of the allowed topics: {sorted(allowed_topics())}."]
@@ -30,6 +43,8 @@ def message_publish(
         errors["headers"] = [f"Reserved for the service's own events: {', '.join(reserved)}."]
     if errors:
         raise ValidationError(errors)
+    if not settings.KAFKA_ENABLED:
+        raise EventsDisabled()
     event_id = uuid.uuid4()
     outbox_add(
         topic=topic,

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from kafka_events.serializers import PublishInput
 from kafka_events.services import message_publish
-from restapi.schema import envelope, errors
+from restapi.schema import ErrorOutput, envelope, errors
 from restapi.views import valid
 
 
@@ -25,6 +25,10 @@ class PublishView(APIView):
         responses={
             202: envelope("PublishOutput", event_id=serializers.UUIDField()),
             **errors(400, 403),
+            409: OpenApiResponse(
+                ErrorOutput,
+                description="Kafka is disabled on this service (events_disabled)",
+            ),
         },
     )
     def post(self, request: Request) -> Response:

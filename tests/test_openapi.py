@@ -136,10 +136,16 @@ def test_real_responses_conform_to_the_schema(spec, api, admin, user_data_dir, s
     conforms(spec, "post", "/user/data/search", client.post("/user/data/search", {}, format="json"))
     conforms(spec, "get", "/.well-known/jwks.json", api.get("/.well-known/jwks.json"))
     conforms(spec, "get", "/health/ready", api.get("/health/ready"))
+    settings.KAFKA_ENABLED = True
     publish = client_for(admin).post(
         "/kafka/publish", {"topic": "testing", "value": 1}, format="json"
     )
-    conforms(spec, "post", "/kafka/publish", publish)
+    assert conforms(spec, "post", "/kafka/publish", publish) == 202
+    settings.KAFKA_ENABLED = False
+    publish = client_for(admin).post(
+        "/kafka/publish", {"topic": "testing", "value": 1}, format="json"
+    )
+    assert conforms(spec, "post", "/kafka/publish", publish) == 409
 
 
 def test_every_other_operation_answers_as_documented(spec, api, user, user_data_dir):
