@@ -1,11 +1,13 @@
+import io
 import os
 import time
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 import jwt
-from auth.keys import key_ring, key_store
+from auth.keys import key_ring, key_store, write_key_pair
+from restapi.commands import EXIT_FAILED
 from tests.conftest import client_for, tokens_for
 from tests.helpers import assert_error
 
@@ -109,3 +111,66 @@ def test_half_written_rotation_keeps_the_old_keys(user, key_dir):
     signer = key_ring().signer.kid
     (key_dir / "public-key.pem").write_text("not a key")
     assert key_store.ring(recheck=True).signer.kid == signer
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "public-key.pem").unlink(), "Cannot read the JWT public key"),
+        (lambda d: (d / "private-key-pkcs8.pem").unlink(), "Cannot read the JWT private key"),
+        (lambda d: (d / "public-key.pem").write_text("not a key"), "public-key.pem is not a PEM"),
+        (
+            lambda d: (d / "private-key-pkcs8.pem").write_text("-----BEGIN PRIVATE KEY-----\n"),
+            "private-key-pkcs8.pem is not a PEM",
+        ),
+    ],
+)
+def test_rotation_refuses_a_pair_that_does_not_load_and_writes_nothing(key_dir, damage, message):
+    damage(key_dir)
+    before = sorted(p.name for p in key_dir.rglob("*"))
+    with pytest.raises(CommandError, match=message) as refused:
+        call_command("rotate_jwt_keys")
+    assert "\n" not in str(refused.value) and refused.value.returncode == EXIT_FAILED
+    assert sorted(p.name for p in key_dir.rglob("*")) == before
+
+
+def test_rotation_refuses_a_public_key_of_another_pair(key_dir, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other")
+    write_key_pair(other / "private.pem", other / "public.pem", dev=True)
+    (key_dir / "public-key.pem").write_bytes((other / "public.pem").read_bytes())
+    with pytest.raises(CommandError, match="is not the public half of"):
+        call_command("rotate_jwt_keys")
+    assert not (key_dir / "previous").exists()
+
+
+def test_staging_twice_keeps_the_key_replicas_may_already_trust(key_dir):
+    call_command("rotate_jwt_keys", stage=True)
+    staged = (key_dir / "next" / "public-key.pem").read_bytes()
+    with pytest.raises(CommandError, match="is staged already: rotate to promote it"):
+        call_command("rotate_jwt_keys", stage=True)
+    assert (key_dir / "next" / "public-key.pem").read_bytes() == staged
+
+
+def test_rotation_says_what_it_did(key_dir):
+    out = io.StringIO()
+    old = key_ring().signer.kid
+    call_command("rotate_jwt_keys", stdout=out)
+    new = key_store.ring(recheck=True).signer.kid
+    assert out.getvalue() == f"Signing with {new}; {old} verifies until its tokens expire\n"
+    out = io.StringIO()
+    call_command("rotate_jwt_keys", retire=True, stdout=out)
+    assert out.getvalue() == "0 keys retired, 1 still verifying\n"
+    with pytest.raises(CommandError, match="--retire: not allowed with argument --stage"):
+        call_command("rotate_jwt_keys", "--stage", "--retire")
+
+
+def test_generate_refuses_to_replace_keys_unless_forced(key_dir):
+    before = (key_dir / "private-key-pkcs8.pem").read_bytes()
+    with pytest.raises(CommandError, match="exists; pass --force to replace it"):
+        call_command("generate_jwt_keys")
+    out = io.StringIO()
+    call_command("generate_jwt_keys", "--if-missing", stdout=out)
+    assert out.getvalue().startswith("Kept the existing key pair at ")
+    assert (key_dir / "private-key-pkcs8.pem").read_bytes() == before
+    call_command("generate_jwt_keys", "--force", stdout=out)
+    assert (key_dir / "private-key-pkcs8.pem").read_bytes() != before
