@@ -8,7 +8,8 @@ from botocore.exceptions import EndpointConnectionError
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
-from tests.conftest import S3_BUCKET, client_for
+from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from tests.conftest import S3_BUCKET, client_for, free_port
 from tests.helpers import assert_error, counted
 from userdata import services, storage
 from userdata.models import UserData
@@ -389,3 +390,88 @@ def test_reconcile_finds_and_removes_orphans_both_ways(user_client, s3, settings
     assert objects(s3) == [UserData.objects.get().key]
     assert UserData.objects.get().pk == kept["data_id"]
     assert multipart_uploads(s3) == []
+
+
+def test_reconcile_says_what_it_found_of_how_many(user_client, s3, settings):
+    uploaded(user_client)
+    orphan = f"{settings.S3_DATA_PREFIX}/1/2000/01/01/orphan"
+    s3.put_object(Bucket=S3_BUCKET, Key=orphan, Body=b"x")
+    out = io.StringIO()
+    call_command("reconcile_storage", "--grace-minutes", "0", stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"Found object without a row: {orphan}",
+        "Found 1 objects without a row, 0 rows without an object, 0 incomplete uploads "
+        "(of 2 objects and 1 rows; grace 0 min)",
+    ]
+
+
+def test_reconcile_with_storage_unreachable_is_one_line_and_exit_3(s3, settings):
+    settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(CommandError) as failed:
+        call_command("reconcile_storage")
+    assert str(failed.value).startswith(
+        f"Storage failed (s3://{S3_BUCKET}/{settings.S3_DATA_PREFIX}): Could not connect to "
+        "the endpoint URL"
+    )
+    assert failed.value.returncode == EXIT_UNAVAILABLE
+
+
+def test_reconcile_refuses_a_negative_grace(s3):
+    with pytest.raises(CommandError, match="--grace-minutes: must be a whole number of at least 0"):
+        call_command("reconcile_storage", "--grace-minutes", "-5", "--delete")
+
+
+def test_operator_upload_checks_the_file_and_metadata_as_the_api(user, s3, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.touch()
+    source = tmp_path / "report.csv"
+    source.write_bytes(BODY)
+    refusals = [
+        ([str(tmp_path / "missing.csv")], "missing.csv is not a file"),
+        ([str(tmp_path)], "is not a file"),
+        ([str(empty)], "empty.txt is empty"),
+        ([str(source), "--filename", "f" * 256], "filename: Ensure this field has no more"),
+        ([str(source), "--data-type", "t" * 129], "data_type: Ensure this field has no more"),
+    ]
+    for args, message in refusals:
+        with pytest.raises(CommandError, match=message) as refused:
+            call_command("user_files", "upload", "--user-id", str(user.pk), *args)
+        assert refused.value.returncode == EXIT_BAD_INPUT
+    assert not UserData.objects.exists() and objects(s3) == []
+    out = io.StringIO()
+    call_command("user_files", "upload", "--user-id", str(user.pk), str(source), stdout=out)
+    record = UserData.objects.get()
+    assert out.getvalue() == (
+        f"Stored {source} ({len(BODY)} bytes, sha256 {record.sha256}) as data_id {record.pk} "
+        f"of user {user.pk}\n"
+    )
+
+
+def test_operator_download_keeps_an_existing_file_unless_forced(user, s3, tmp_path):
+    source = tmp_path / "report.csv"
+    source.write_bytes(BODY)
+    call_command("user_files", "upload", "--user-id", str(user.pk), str(source))
+    data_id = str(UserData.objects.get().pk)
+    target = tmp_path / "mine.csv"
+    target.write_bytes(b"keep me")
+    with pytest.raises(CommandError, match=r"mine\.csv exists; pass --force to replace it"):
+        call_command("user_files", "download", "--data-id", data_id, str(target))
+    assert target.read_bytes() == b"keep me"
+    out = io.StringIO()
+    call_command("user_files", "download", "--data-id", data_id, str(target), "--force", stdout=out)
+    assert target.read_bytes() == BODY
+    assert out.getvalue() == f"Wrote {len(BODY)} bytes of data_id {data_id} to {target}\n"
+
+
+def test_operator_download_with_storage_down_leaves_no_partial_file(user, s3, tmp_path, settings):
+    source = tmp_path / "report.csv"
+    source.write_bytes(BODY)
+    call_command("user_files", "upload", "--user-id", str(user.pk), str(source))
+    settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
+    target = tmp_path / "out" / "copy.csv"
+    target.parent.mkdir()
+    data_id = str(UserData.objects.get().pk)
+    with pytest.raises(CommandError, match="Storage failed: Could not connect") as failed:
+        call_command("user_files", "download", "--data-id", data_id, str(target))
+    assert failed.value.returncode == EXIT_UNAVAILABLE
+    assert list(target.parent.iterdir()) == []

@@ -2,13 +2,14 @@ import signal
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from kafka_events.producer import publisher
+from restapi.commands import ServiceCommand
 from restapi.metrics import serve_metrics
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Publish the outbox to Kafka in the foreground: the same loop the web workers run, "
         "for deployments that prefer a sidecar or a separate relay deployment. SIGTERM or "

@@ -1,15 +1,24 @@
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from restapi.commands import EXIT_UNAVAILABLE, ServiceCommand, non_negative_int
 from userdata import storage
 from userdata.models import UserData
 
+# What the backend raises when storage fails: this command calls it directly (listing,
+# aborting), where userdata.storage's own functions would turn these into StorageError.
+STORAGE_FAILURES = (storage.StorageError, BotoCoreError, ClientError, OSError)
 
-class Command(BaseCommand):
+Item = TypeVar("Item")
+
+
+class Command(ServiceCommand):
     help = (
         "Find files and rows that lost each other: objects under S3_DATA_PREFIX with no row "
         "(a crash between storing and committing), rows whose object is gone, and incomplete "
@@ -18,40 +27,75 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--delete", action="store_true")
-        parser.add_argument("--grace-minutes", type=int, default=60)
+        parser.add_argument(
+            "--delete", action="store_true", help="remove what it finds (else only report it)"
+        )
+        parser.add_argument(
+            "--grace-minutes",
+            type=non_negative_int,
+            default=60,
+            metavar="MINUTES",
+            help="leave objects, rows and uploads younger than this alone",
+        )
 
     def handle(self, *args: Any, delete: bool, grace_minutes: int, **options: Any) -> None:
+        try:
+            self._reconcile(delete=delete, grace_minutes=grace_minutes)
+        except STORAGE_FAILURES as exc:
+            where = storage.backend().sloc(settings.S3_DATA_PREFIX)
+            raise CommandError(
+                f"Storage failed ({where}): {' '.join(str(exc).split())}",
+                returncode=EXIT_UNAVAILABLE,
+            ) from exc
+
+    def _counted(self, what: str, items: Iterator[Item]) -> Iterator[Item]:
+        with self.progress(what) as progress:
+            for item in items:
+                progress.add()
+                yield item
+
+    def _reconcile(self, *, delete: bool, grace_minutes: int) -> None:
         backend = storage.backend()
         prefix = settings.S3_DATA_PREFIX
         cutoff = timezone.now() - timedelta(minutes=grace_minutes)
-        stored = dict(backend.keys(prefix))
-        known = set(UserData.objects.values_list("key", flat=True))
+        stored = dict(self._counted("Listing stored objects", backend.keys(prefix)))
+        rows = UserData.objects.values_list("key", flat=True).iterator(chunk_size=10_000)
+        known = set(self._counted("Reading file rows", rows))
         orphan_objects = [
             k for k, modified in stored.items() if k not in known and modified < cutoff
         ]
+        old_rows = UserData.objects.filter(created_at__lt=cutoff).only("pk", "key")
         missing = [
             record
-            for record in UserData.objects.filter(created_at__lt=cutoff).only("pk", "key")
+            for record in self._counted("Checking rows", old_rows.iterator(chunk_size=10_000))
             if record.key not in stored
         ]
         uploads = [
-            (k, u) for k, u, started in backend.incomplete_uploads(prefix) if started < cutoff
+            (k, u)
+            for k, u, started in self._counted(
+                "Listing incomplete uploads", backend.incomplete_uploads(prefix)
+            )
+            if started < cutoff
         ]
         verb = "Deleted" if delete else "Found"
-        for key in orphan_objects:
-            self.stdout.write(f"{verb} object without a row: {key}")
-            if delete:
-                backend.delete(key)
+        with self.progress("Objects without a row", total=len(orphan_objects)) as progress:
+            for key in orphan_objects:
+                if delete:
+                    backend.delete(key)
+                self.stdout.write(f"{verb} object without a row: {key}")
+                progress.add()
         for record in missing:
             self.stdout.write(f"{verb} row without an object: data_id {record.pk} ({record.key})")
         if delete:
             UserData.objects.filter(pk__in=[record.pk for record in missing]).delete()
-        for key, upload_id in uploads:
-            self.stdout.write(f"{verb} incomplete upload: {key}")
-            if delete:
-                backend.abort_upload(key, upload_id)
+        with self.progress("Incomplete uploads", total=len(uploads)) as progress:
+            for key, upload_id in uploads:
+                if delete:
+                    backend.abort_upload(key, upload_id)
+                self.stdout.write(f"{verb} incomplete upload: {key}")
+                progress.add()
         self.stdout.write(
-            f"{len(orphan_objects)} orphan objects, {len(missing)} rows without objects, "
-            f"{len(uploads)} incomplete uploads"
+            f"{verb} {len(orphan_objects)} objects without a row, {len(missing)} rows without "
+            f"an object, {len(uploads)} incomplete uploads (of {len(stored)} objects and "
+            f"{len(known)} rows; grace {grace_minutes} min)"
         )
