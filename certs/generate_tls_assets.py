@@ -7,12 +7,15 @@ For each of api, postgres and kafka: `<service>.crt`/`.key` (server), `client.cr
 (a client certificate for mTLS) and `<service>-ca.pem` (the CA certificate to trust).
 
 The files carry a development marker: with DEBUG=0 the service refuses to start on them.
+Existing assets are kept with --if-missing and replaced only with --force: a new CA
+invalidates every certificate the old one issued.
 """
 
 import argparse
 import datetime
 import ipaddress
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +29,12 @@ from restapi.env import DEV_ASSET_MARKER
 
 DEFAULT_SANS = ["localhost", "127.0.0.1", "::1", "api", "postgres", "kafka"]
 SERVICES = ("api", "postgres", "kafka")
+# Long enough for any development setup; far dates overflow the certificate's time fields.
+MAX_DAYS = 3650
+# A DNS label (RFC 1123): letters, digits and inner hyphens, 63 characters at most.
+DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# X.509 caps a common name at 64 characters; a longer first SAN stays a SAN only.
+COMMON_NAME_MAX = 64
 
 
 def _name(common_name: str) -> x509.Name:
@@ -42,6 +51,33 @@ def _san(entry: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(entry))
     except ValueError:
         return x509.DNSName(entry)
+
+
+def san_entry(text: str) -> str:
+    """An argparse type: an IP address, or a DNS name (a leading `*.` wildcard allowed)."""
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.removeprefix("*.").split(".")
+    if len(text) > 253 or not all(DNS_LABEL.match(label) for label in labels):
+        raise argparse.ArgumentTypeError(
+            f"not an IP address or DNS name: {text!r} (letters, digits, hyphens and dots; "
+            "an internationalised name in its xn-- form)"
+        )
+    return text
+
+
+def lifetime_days(text: str) -> int:
+    """An argparse type: a lifetime from 1 to MAX_DAYS days."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_DAYS}: {text!r}")
+    return number
 
 
 def _write(path: Path, pem: bytes, *, private: bool) -> None:
@@ -131,8 +167,9 @@ def generate(out: Path, sans: list[str], days: int) -> None:
         directory = out / service
         _write(directory / f"{service}-ca.pem", _cert_pem(ca_cert), private=False)
         server_key = ec.generate_private_key(ec.SECP256R1())
+        common_name = sans[0] if len(sans[0]) <= COMMON_NAME_MAX else f"{service} server"
         server = _certificate(
-            sans[0], server_key, issuer, days, sans=sans, usage=ExtendedKeyUsageOID.SERVER_AUTH
+            common_name, server_key, issuer, days, sans=sans, usage=ExtendedKeyUsageOID.SERVER_AUTH
         )
         _write(directory / f"{service}.crt", _cert_pem(server), private=False)
         _write(directory / f"{service}.key", _key_pem(server_key), private=True)
@@ -144,18 +181,80 @@ def generate(out: Path, sans: list[str], days: int) -> None:
         _write(directory / "client.key", _key_pem(client_key), private=True)
 
 
-def main() -> None:
+def asset_paths(out: Path) -> list[Path]:
+    """Every file `generate` writes under `out`."""
+    paths = [out / "ca" / "ca.key", out / "ca" / "ca.pem"]
+    for service in SERVICES:
+        directory = out / service
+        names = [
+            f"{service}-ca.pem",
+            f"{service}.crt",
+            f"{service}.key",
+            "client.crt",
+            "client.key",
+        ]
+        paths += [directory / name for name in names]
+    return paths
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "tls")
-    parser.add_argument("--san", action="append", help="a DNS name or IP (repeatable)")
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--if-missing", action="store_true", help="keep existing assets")
+    default_out = Path(__file__).resolve().parent / "tls"
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default_out,
+        help=f"the directory to write to (default: {default_out})",
+    )
+    parser.add_argument(
+        "--san",
+        action="append",
+        type=san_entry,
+        help="a DNS name or IP address of the servers, repeatable (default: "
+        f"{' '.join(DEFAULT_SANS)})",
+    )
+    parser.add_argument(
+        "--days",
+        type=lifetime_days,
+        default=365,
+        help=f"how long the certificates last, 1 to {MAX_DAYS} (default: %(default)s)",
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--if-missing", action="store_true", help="keep a complete existing set and do nothing"
+    )
+    existing.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing assets: with a new CA, every certificate the old one issued "
+        "stops being trusted",
+    )
     args = parser.parse_args()
-    if args.if_missing and (args.out / "api" / "api.crt").exists():
-        return
-    generate(args.out, args.san or DEFAULT_SANS, args.days)
-    print(f"Wrote development TLS assets under {args.out}")
+    paths = asset_paths(args.out)
+    found = [path for path in paths if path.exists()]
+    if found and not args.force:
+        if args.if_missing and len(found) == len(paths):
+            print(f"Kept the development TLS assets under {args.out}")
+            return 0
+        state = (
+            "holds development TLS assets" if len(found) == len(paths) else "holds part of a set"
+        )
+        parser.exit(
+            1,
+            f"{parser.prog}: error: {args.out} {state} ({found[0]}); replacing the CA "
+            "invalidates every certificate it issued: pass --force to replace them\n",
+        )
+    sans = args.san or DEFAULT_SANS
+    try:
+        generate(args.out, sans, args.days)
+    except OSError as exc:
+        parser.exit(1, f"{parser.prog}: error: cannot write under {args.out}: {exc}\n")
+    print(
+        f"Wrote a development CA and certificates for {', '.join(SERVICES)} under {args.out} "
+        f"(SANs {', '.join(sans)}; valid {args.days} days)"
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,6 +5,7 @@ import stat
 import subprocess
 import sys
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -66,10 +67,82 @@ def test_keys_are_private_and_the_ca_key_stays_in_ca(tmp_path):
     assert outside_ca and not [p for p in outside_ca if ca_key in p.read_bytes()]
 
 
-def test_if_missing_keeps_existing_assets(tmp_path):
+def run(*args):
+    return subprocess.run(
+        [sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, check=False
+    )
+
+
+def test_existing_assets_are_kept_with_if_missing_and_replaced_only_with_force(tmp_path):
     generate("--out", tmp_path)
-    before = (tmp_path / "api" / "api.key").read_bytes()
-    generate("--out", tmp_path, "--if-missing")
-    assert (tmp_path / "api" / "api.key").read_bytes() == before
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    kept = generate("--out", tmp_path, "--if-missing")
+    assert kept.stdout == f"Kept the development TLS assets under {tmp_path}\n"
+    # Without a flag, a new CA would silently invalidate every certificate of the old one.
+    refused = run("--out", tmp_path)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"generate_tls_assets.py: error: {tmp_path} holds development TLS assets "
+        f"({tmp_path / 'ca' / 'ca.key'}); replacing the CA invalidates every certificate it "
+        "issued: pass --force to replace them"
+    ]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    generate("--out", tmp_path, "--force")
+    assert (tmp_path / "ca" / "ca.pem").read_bytes() != before[tmp_path / "ca" / "ca.pem"]
+    assert "not allowed with argument" in run("--out", tmp_path, "--if-missing", "--force").stderr
+
+
+def test_an_incomplete_set_is_not_taken_for_a_whole_one(tmp_path):
     generate("--out", tmp_path)
-    assert (tmp_path / "api" / "api.key").read_bytes() != before
+    (tmp_path / "kafka" / "client.key").unlink()
+    refused = run("--out", tmp_path, "--if-missing")
+    assert refused.returncode == 1 and "holds part of a set" in refused.stderr
+    assert not (tmp_path / "kafka" / "client.key").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--san", "bad name!!"], "argument --san: not an IP address or DNS name: 'bad name!!'"),
+        (["--san", ""], "argument --san: not an IP address or DNS name: ''"),
+        (["--san=-leading-hyphen.example"], "not an IP address or DNS name"),
+        (["--san", "a..b"], "not an IP address or DNS name"),
+        (["--san", "x" * 64 + ".example"], "not an IP address or DNS name"),
+        (["--san", "b\u00fccher.de"], "in its xn-- form"),
+        (["--days", "-5"], "argument --days: must be a whole number from 1 to 3650: '-5'"),
+        (["--days", "0"], "from 1 to 3650"),
+        (["--days", "100000"], "from 1 to 3650"),
+        (["--days", "soon"], "from 1 to 3650"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, args, message):
+    refused = run("--out", tmp_path / "tls", *args)
+    assert refused.returncode == 2
+    assert message in refused.stderr.splitlines()[-1]
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "tls").exists()
+
+
+def test_an_unwritable_out_is_one_line(tmp_path):
+    # Under a file: refused even for root, who may write anywhere else.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    refused = run("--out", blocker / "tls")
+    assert refused.returncode == 1
+    line = f"generate_tls_assets.py: error: cannot write under {blocker / 'tls'}: [Errno 20]"
+    assert len(refused.stderr.splitlines()) == 1 and refused.stderr.startswith(line)
+
+
+def test_wildcards_ip_v6_and_long_names_are_accepted(tmp_path):
+    long_name = "a" * 63 + "." + "b" * 10 + ".example"
+    done = generate(
+        "--out", tmp_path, "--san", long_name, "--san", "*.example.com", "--san", "fe80::1"
+    )
+    assert done.stdout.startswith(
+        f"Wrote a development CA and certificates for api, postgres, kafka under {tmp_path}"
+    )
+    server = load_certificate(tmp_path / "api" / "api.crt")
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == [long_name, "*.example.com"]
+    # A common name holds 64 characters at most; the long name stays in the SANs.
+    assert server.subject.rfc4514_string() == "CN=api server,O=restapi development"
