@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
@@ -49,6 +50,10 @@ class AdminLoginForm(AdminAuthenticationForm):
 
 
 admin.site.login_form = AdminLoginForm
+# The service's name, not Django's, in every page's title and header.
+admin.site.site_title = f"{settings.SERVER_NAME_LABEL} admin"
+admin.site.site_header = f"{settings.SERVER_NAME_LABEL} administration"
+admin.site.index_title = "Users, sessions, files and events"
 
 
 @admin.register(Session)
@@ -72,6 +77,9 @@ class SessionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return False  # every field is read-only: a Save only rewrote the whole row
 
     @admin.action(description="Revoke")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:

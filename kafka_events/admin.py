@@ -29,6 +29,9 @@ class OutboxEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: OutboxEvent | None = None) -> bool:
+        return False  # every field is read-only: a Save only rewrote the whole row
+
     @admin.action(description="Retry now (unsent rows)")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
         count = queryset.filter(sent_at=None).update(next_attempt_at=timezone.now())

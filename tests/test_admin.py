@@ -1,14 +1,19 @@
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import authenticate
+from django.core import mail
 from django.test import Client, RequestFactory
 
 from auth import ratelimit
 from auth.models import LoginThrottle, Session
 from kafka_events.models import OutboxEvent
 from tests.conftest import PASSWORD, tokens_for
-from tests.helpers import assert_error, counted
+from tests.helpers import assert_error, claims, counted
+from tests.logscan import scan
+from userdata.models import UserData
+from users.models import User
 from users.signals import announce
 
 pytestmark = pytest.mark.django_db
@@ -178,3 +183,171 @@ def test_the_admin_keeps_its_sessions_and_csrf_while_the_api_skips_them(admin, u
     response = api.get(f"/user/{user.pk}", HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).token}")
     assert response.status_code == 200
     assert not response.cookies and "Cookie" not in response.get("Vary", "")
+
+
+@pytest.fixture
+def events_on(settings):
+    """Events written to the outbox (nothing is published here, so no broker)."""
+    settings.KAFKA_ENABLED = True
+    settings.KAFKA_PUBLISH_EVENTS = True
+
+
+def test_the_admin_names_the_service(operator, settings):
+    page = operator.get("/admin/").content.decode()
+    assert "<title>Users, sessions, files and events | restapi admin</title>" in page
+    assert "restapi administration" in page
+    assert "Django" not in page.split("<body")[0]
+    assert "Django administration" not in page
+
+
+def test_a_users_page_never_shows_the_password_hash(operator, user):
+    page = operator.get(f"/admin/users/user/{user.pk}/change/")
+    assert page.status_code == 200
+    salt, digest = user.password.rsplit("$", 2)[1:]
+    for part in (user.password, salt, digest):
+        assert part.encode() not in page.content
+    assert b"argon2 hash (not shown)" in page.content
+    assert f'href="/admin/users/user/{user.pk}/password/"'.encode() in page.content
+
+
+def a_file_row(user):
+    return UserData.objects.create(
+        user=user,
+        filename="notes.txt",
+        size_in_bytes=5,
+        key="admin/notes",
+        sloc="file://admin/notes",
+        sha256="0" * 64,
+        content_type="text/plain",
+    )
+
+
+def an_outbox_row(user):
+    announce(user, "user.updated")
+    return OutboxEvent.objects.get()
+
+
+ROWS = {
+    "users/user": lambda user: user,
+    "authn/session": lambda user: Session.objects.get(pk=claims(tokens_for(user).token)["sid"]),
+    "userdata/userdata": a_file_row,
+    "kafka_events/outboxevent": an_outbox_row,
+}
+
+
+@pytest.mark.parametrize("page", ROWS)
+def test_row_pages_only_show_and_a_save_writes_nothing(operator, user, events_on, page):
+    """Every field is read-only: a Save rewrote the whole row outside the services' locks."""
+    row = ROWS[page](user)
+    model = type(row)
+    before = model.objects.filter(pk=row.pk).values().get()
+    shown = operator.get(f"/admin/{page}/{row.pk}/change/")
+    assert shown.status_code == 200 and b'name="_save"' not in shown.content
+    assert operator.post(f"/admin/{page}/{row.pk}/change/", {}).status_code == 403
+    assert model.objects.filter(pk=row.pk).values().get() == before
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/admin/userdata/userdata/add/",
+        "/admin/kafka_events/outboxevent/add/",
+        "/admin/authn/session/add/",
+    ],
+)
+def test_rows_the_services_make_have_no_add_page(operator, page):
+    assert operator.get(page).status_code == 403
+    assert operator.post(page, {}).status_code == 403
+
+
+NEW_PASSWORD = "a brand new passphrase"
+scan.add(NEW_PASSWORD)
+
+
+def set_password(client, user, *, again=NEW_PASSWORD, **extra):
+    body = {"password1": NEW_PASSWORD, "password2": again, **extra}
+    return client.post(f"/admin/users/user/{user.pk}/password/", body)
+
+
+def test_an_admin_sets_another_users_password_through_the_service(operator, admin, user, events_on):
+    tokens_for(user)
+    tokens_for(user)
+    form = operator.get(f"/admin/users/user/{user.pk}/password/")
+    assert form.status_code == 200 and b'name="current_password"' not in form.content
+    mismatch = set_password(operator, user, again="something else entirely")
+    assert b"didn\xe2\x80\x99t match" in mismatch.content
+    weak = operator.post(
+        f"/admin/users/user/{user.pk}/password/", {"password1": "password", "password2": "password"}
+    )
+    assert b"This password is too common." in weak.content
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not OutboxEvent.objects.exists()
+    done = set_password(operator, user)
+    assert done.status_code == 302 and done["Location"] == f"/admin/users/user/{user.pk}/change/"
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert set(Session.objects.values_list("revoked_reason", flat=True)) == {"password_changed"}
+    assert OutboxEvent.objects.get().event_type == "user.password_changed"
+    entry = LogEntry.objects.get()
+    assert (entry.user_id, entry.object_id, entry.change_message) == (
+        admin.pk,
+        str(user.pk),
+        "Set a new password.",
+    )
+    assert NEW_PASSWORD not in str(entry.__dict__)
+
+
+def test_an_admins_own_password_needs_the_current_one_and_keeps_the_browser(operator, admin, clock):
+    assert operator.get("/admin/password_change/")["Location"] == (
+        f"/admin/users/user/{admin.pk}/password/"
+    )
+    page = operator.get(f"/admin/users/user/{admin.pk}/password/")
+    assert b'name="current_password"' in page.content
+    wrong = set_password(operator, admin, current_password="not my password")
+    assert b"Give your current password" in wrong.content
+    assert LoginThrottle.objects.get().failures == 1  # a password check like a login's
+    admin.refresh_from_db()
+    assert admin.check_password(PASSWORD)
+    clock[0] += 1
+    assert set_password(operator, admin, current_password=PASSWORD).status_code == 302
+    admin.refresh_from_db()
+    assert admin.check_password(NEW_PASSWORD)
+    assert operator.get("/admin/").status_code == 200  # still logged in here
+
+
+def test_the_password_form_needs_its_csrf_token(admin, user):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin)
+    assert set_password(browser, user).status_code == 403
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+def add_user(client, email, password=NEW_PASSWORD, role="user"):
+    body = {"email": email, "password1": password, "password2": password, "role": role}
+    return client.post("/admin/users/user/add/", body)
+
+
+def test_users_added_in_the_admin_are_made_as_registration_makes_them(
+    operator, admin, user, events_on, deliver
+):
+    assert operator.get("/admin/users/user/add/").status_code == 200
+    for email, message in [
+        ("not-an-email", b"Enter a valid email address."),
+        ("ops@a..b", b"Enter a valid email address."),
+        ("ALICE@example.com", b"An account with this email already exists."),
+    ]:
+        assert message in add_user(operator, email).content, email
+    assert (
+        b"This password is too common." in add_user(operator, "new@example.com", "password").content
+    )
+    assert User.objects.count() == 2 and not OutboxEvent.objects.exists()
+    with deliver():
+        done = add_user(operator, "New.Ops@Example.COM", role="admin")
+    created = User.objects.get(email="new.ops@example.com")
+    assert done.status_code == 302 and done["Location"] == f"/admin/users/user/{created.pk}/change/"
+    assert created.role == "admin" and created.verified == 0
+    assert created.password.startswith("argon2$argon2id$") and created.check_password(NEW_PASSWORD)
+    assert OutboxEvent.objects.get().event_type == "user.created"
+    assert [m.to for m in mail.outbox] == [["new.ops@example.com"]]
+    assert LogEntry.objects.get().object_id == str(created.pk)

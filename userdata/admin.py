@@ -24,5 +24,8 @@ class UserDataAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # files arrive through the API or manage.py user_files
 
+    def has_change_permission(self, request: HttpRequest, obj: UserData | None = None) -> bool:
+        return False  # every field is read-only: a Save only rewrote the whole row
+
     def has_delete_permission(self, request: HttpRequest, obj: UserData | None = None) -> bool:
         return False  # deleting must remove the stored object too: use the API

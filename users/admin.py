@@ -1,9 +1,101 @@
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any, cast
 
-from users.models import User, UserState
-from users.services import user_deactivate, user_update
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.forms import SetPasswordMixin
+from django.contrib.auth.hashers import identify_hasher
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from rest_framework.exceptions import ValidationError
+
+from auth.ratelimit import RateLimited, client_ip
+from restapi.exceptions import ApiError
+from users.models import MalformedEmail, Role, User, UserState, normalize_email
+from users.serializers import UserCreateInput
+from users.services import EmailTaken, user_create, user_deactivate, user_set_role, user_update
+
+FORM_TEMPLATE = "admin/users/user/service_form.html"
+# The user's page only shows: changes go through the actions, the add and password pages
+# and the API, which revoke sessions and emit events. The hash itself is never shown.
+SHOWN_FIELDS = (
+    "email",
+    "password_summary",
+    "state",
+    "role",
+    "verified",
+    "pending_email",
+    "last_login",
+    "created_at",
+    "updated_at",
+)
+
+
+def _add_service_errors(form: forms.Form, exc: ValidationError, fields: dict[str, str]) -> None:
+    """A service's field errors ({field: [message]}) on the form's fields, named by `fields`
+    (others on the form as a whole)."""
+    for name, problems in cast(dict[str, list[str]], exc.detail).items():
+        for problem in problems:
+            form.add_error(fields.get(name), str(problem))
+
+
+class PasswordForm(SetPasswordMixin, forms.Form):
+    """A new password, twice, checked by the password validators. For one's own account,
+    the current password too: user_update checks it as the API does (throttled)."""
+
+    password1, password2 = SetPasswordMixin.create_password_fields(
+        label1="New password", label2="New password (again)"
+    )
+
+    def __init__(self, user: User, *, own: bool, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(**kwargs)
+        if own:
+            self.fields = {
+                "current_password": forms.CharField(
+                    label="Your current password",
+                    strip=False,
+                    widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                ),
+                **self.fields,
+            }
+
+    def clean(self) -> dict[str, Any]:
+        self.validate_passwords()
+        self.validate_password_for_user(self.user)
+        super().clean()
+        return self.cleaned_data
+
+
+class UserAddForm(SetPasswordMixin, forms.Form):
+    """What registration takes (the API's email field and the password validators), and the
+    role: the account is made by users.services.user_create, as `manage.py create_admin`."""
+
+    email = forms.CharField(label="Email", strip=False)
+    password1, password2 = SetPasswordMixin.create_password_fields()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.USER)
+
+    def clean_email(self) -> str:
+        serializer = UserCreateInput(data={"email": self.cleaned_data["email"]}, partial=True)
+        if not serializer.is_valid():
+            raise forms.ValidationError(serializer.errors["email"])
+        try:
+            return normalize_email(serializer.validated_data["email"])
+        except MalformedEmail:
+            raise forms.ValidationError("Enter a valid email address.") from None
+
+    def clean(self) -> dict[str, Any]:
+        self.validate_passwords()
+        if email := self.cleaned_data.get("email"):
+            self.validate_password_for_user(User(email=email))
+        super().clean()
+        return self.cleaned_data
 
 
 @admin.register(User)
@@ -12,25 +104,131 @@ class UserAdmin(admin.ModelAdmin):
     list_filter = ["role", "state", "verified"]
     search_fields = ["email"]
     ordering = ["-id"]
-    # Changes go through the actions (and the API), which revoke sessions and emit events.
-    readonly_fields = [
-        "email",
-        "password",
-        "state",
-        "role",
-        "verified",
-        "pending_email",
-        "last_login",
-        "created_at",
-        "updated_at",
-    ]
+    fields = SHOWN_FIELDS
+    readonly_fields = SHOWN_FIELDS
     actions = ["deactivate", "reactivate"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # manage.py create_admin, or registration
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # Every field is read-only, so a Save only rewrote the whole row unlocked (racing the
+        # services' locked writes) and moved updated_at, with no event: the page just shows.
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False  # accounts are deactivated, never deleted
+
+    @admin.display(description="Password")
+    def password_summary(self, user: User) -> str:
+        if not user.has_usable_password():
+            summary = "No usable password"
+        else:
+            try:
+                summary = f"{identify_hasher(user.password).algorithm} hash (not shown)"
+            except ValueError:
+                summary = "Hash in an unknown format (not shown)"
+        link = reverse("admin:users_user_password", args=[user.pk])
+        return format_html('{} &middot; <a href="{}">Set a new password</a>', summary, link)
+
+    def get_urls(self) -> list[URLPattern]:
+        password = path(
+            "<path:object_id>/password/",
+            self.admin_site.admin_view(self.password_view),
+            name="users_user_password",
+        )
+        return [password, *super().get_urls()]
+
+    def _form_page(
+        self,
+        request: HttpRequest,
+        form: forms.Form,
+        *,
+        title: str,
+        intro: str,
+        **extra: Any,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "form": form,
+            "intro": intro,
+            "submit": title,
+            **extra,
+        }
+        return TemplateResponse(request, FORM_TEMPLATE, context)
+
+    def _change_page(self, user: User) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:users_user_change", args=[user.pk]))
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = UserAddForm(data=request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    user = user_create(email=data["email"], password=data["password1"])
+                    if data["role"] == Role.ADMIN:
+                        user_set_role(user=user, role=Role.ADMIN)
+            except ValidationError as exc:
+                _add_service_errors(form, exc, {"email": "email", "password": "password1"})
+            except EmailTaken as exc:
+                form.add_error("email", str(exc.detail))
+            else:
+                self.log_addition(request, user, [{"added": {}}])
+                messages.success(request, f"Added {user.email} ({user.role}).")
+                return self._change_page(user)
+        return self._form_page(
+            request,
+            form,
+            title="Add user",
+            intro="The account is made as registration makes it: the address is checked and "
+            "normalised, the password hashed, a verification link sent when verification is "
+            "on, and a user.created event written when events are on.",
+        )
+
+    def password_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        user = self.get_object(request, unquote(object_id))
+        if user is None or not self.has_view_permission(request, user):
+            raise Http404
+        own = user.pk == request.user.pk
+        form = PasswordForm(user, own=own, data=request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                user, _ = user_update(
+                    actor=request.user,  # type: ignore[arg-type]
+                    user=user,
+                    password=form.cleaned_data["password1"],
+                    current_password=form.cleaned_data.get("current_password"),
+                    client_ip=client_ip(request),
+                )
+            except ValidationError as exc:
+                fields = {"password": "password1", "current_password": "current_password"}
+                _add_service_errors(form, exc, fields)
+            except RateLimited as exc:
+                form.add_error(None, f"Too many attempts; try again in {exc.wait} s.")
+            except ApiError as exc:  # overloaded: no hashing slot came free in time
+                form.add_error(None, str(exc.detail))
+            else:
+                if own:
+                    # This browser stays logged in; every API session was revoked.
+                    update_session_auth_hash(request, user)
+                self.log_change(request, user, "Set a new password.")
+                messages.success(
+                    request, f"New password set for {user.email}; every session was revoked."
+                )
+                return self._change_page(user)
+        return self._form_page(
+            request,
+            form,
+            title="Set a new password",
+            intro=f"The new password for {user.email} must pass the password rules. Every "
+            "session of the account is revoked, and a user.password_changed event written when "
+            "events are on.",
+            original=user,
+        )
 
     @admin.action(description="Deactivate (revokes every session)")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -45,3 +243,14 @@ class UserAdmin(admin.ModelAdmin):
         for user in users:
             user_update(actor=request.user, user=user, state=UserState.ACTIVE)  # type: ignore[arg-type]
         self.message_user(request, f"Reactivated {len(users)} users", messages.SUCCESS)
+
+
+def own_password_change(
+    request: HttpRequest, extra_context: dict[str, Any] | None = None
+) -> HttpResponse:
+    """The site's "Change password" link: Django's page sets a password without the current
+    one and saves the whole row; this one asks for it and goes through user_update."""
+    return HttpResponseRedirect(reverse("admin:users_user_password", args=[request.user.pk]))
+
+
+admin.site.password_change = own_password_change  # type: ignore[method-assign,assignment]

@@ -111,8 +111,11 @@ def assert_admin_page(response, status):
 
 
 def test_the_admins_own_403_404_and_csrf_failures_are_not_500s(server, operator):
-    # No one adds users in the admin (create_admin makes admins): a 403, not a 500.
-    assert_admin_page(operator.get(f"{server.url}/admin/users/user/add/"), 403)
+    # Files and outbox rows are not added in the admin: a 403, not a 500.
+    for model in ("userdata/userdata", "kafka_events/outboxevent", "authn/session"):
+        assert_admin_page(operator.get(f"{server.url}/admin/{model}/add/"), 403)
+    # Users are, through the service that registration uses.
+    assert operator.get(f"{server.url}/admin/users/user/add/").status_code == 200
     assert_admin_page(operator.get(f"{server.url}/admin/nonexistent/"), 404)
     forged = operator.post(f"{server.url}/admin/users/user/", data={"action": "deactivate"})
     assert_admin_page(forged, 403)
