@@ -15,7 +15,6 @@ from typing import Any
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management.base import (
     BaseCommand,
     CommandError,
@@ -81,7 +80,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def validation_message(detail: Any) -> str:
-    """DRF's or Django's field errors as `field: message; field: message`."""
+    """DRF's field errors as `field: message; field: message`."""
     if isinstance(detail, dict):
         return "; ".join(f"{field}: {validation_message(value)}" for field, value in detail.items())
     if isinstance(detail, list):
@@ -133,9 +132,6 @@ class ServiceCommand(BaseCommand):
             ) from exc
         except ValidationError as exc:
             raise CommandError(validation_message(exc.detail), returncode=EXIT_BAD_INPUT) from exc
-        except DjangoValidationError as exc:
-            detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-            raise CommandError(validation_message(detail), returncode=EXIT_BAD_INPUT) from exc
         except ApiError as exc:
             # The services' refusals (too large, over quota, storage down), as the API says them.
             code = EXIT_UNAVAILABLE if exc.status_code == 503 else EXIT_FAILED
@@ -146,6 +142,7 @@ class ServiceCommand(BaseCommand):
             # A file given or configured: "[Errno 2] No such file or directory: 'x'".
             raise CommandError(one_line(exc), returncode=EXIT_FAILED) from exc
         except KeyboardInterrupt:
+            # Ctrl-C while waiting on storage or the database: the operator knows why.
             raise CommandError("Interrupted", returncode=EXIT_INTERRUPTED) from None
 
     @contextmanager

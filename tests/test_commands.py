@@ -4,6 +4,7 @@ each default, and a failure is one line and an exit code, through a real process
 import argparse
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -12,8 +13,9 @@ import pytest
 from django.conf import settings
 from django.core.management import get_commands, load_command_class
 
-from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, ServiceCommand
-from tests.conftest import BASE_DIR, free_port
+from restapi.commands import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, ServiceCommand
+from tests.conftest import BASE_DIR, S3_BUCKET, S3_CREDENTIALS, free_port
+from tests.userdata.hung_storage import SilentEndpoint
 
 APPS = {"users", "auth", "userdata", "kafka_events"}
 COMMANDS = sorted(name for name, app in get_commands().items() if app in APPS)
@@ -55,21 +57,25 @@ def test_help_explains_every_option_and_names_its_default(name):
                 assert f"(default: {action.default})" in text, (name, action.option_strings)
 
 
-def manage(*args, timeout=30, **env):
-    """manage.py in its own process, on the test database; returns (code, stdout, stderr)."""
-    environment = {
+def environment(**env):
+    """The test process's, on the test database and the session's JWT keys."""
+    return {
         **os.environ,
         "DB_NAME": settings.DATABASES["default"]["NAME"],
         "SERVER_PKI_DIR_JWT": str(settings.SERVER_PKI_DIR_JWT),
         "TOKEN_ALGO_PRIVATE_KEY": str(settings.TOKEN_ALGO_PRIVATE_KEY),
         "TOKEN_ALGO_PUBLIC_KEY": str(settings.TOKEN_ALGO_PUBLIC_KEY),
+        "ADMIN_PASSWORD": "",
         **env,
     }
-    environment.pop("ADMIN_PASSWORD", None)
+
+
+def manage(*args, timeout=30, **env):
+    """manage.py in its own process; returns (code, stdout, stderr)."""
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
-        env=environment,
+        env=environment(**env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -147,7 +153,7 @@ def test_progress_on_a_terminal_is_one_line_redrawn(user_data_dir):
     process = subprocess.Popen(
         [sys.executable, "manage.py", "reconcile_storage", "--grace-minutes", "0"],
         cwd=BASE_DIR,
-        env={**os.environ, "DB_NAME": settings.DATABASES["default"]["NAME"], **env},
+        env=environment(**env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=other_end,
@@ -168,3 +174,52 @@ def test_progress_on_a_terminal_is_one_line_redrawn(user_data_dir):
     assert b"\r\x1b[KListing stored objects: 3 (" in shown
     assert b"\r\x1b[KObjects without a row: 3 of 3 (" in shown
     assert b"Traceback" not in shown
+
+
+@pytest.fixture
+def hung_s3():
+    """An S3 endpoint that accepts connections and never answers."""
+    endpoint = SilentEndpoint()
+    yield endpoint
+    endpoint.close()
+
+
+def s3_env(endpoint, read_timeout):
+    return {
+        **S3_CREDENTIALS,
+        "S3_DATA_UPLOAD_TO_S3": "1",
+        "S3_DATA_BUCKET": S3_BUCKET,
+        "S3_ENDPOINT_URL": endpoint.url,
+        "S3_READ_TIMEOUT_SECONDS": str(read_timeout),
+    }
+
+
+@pytest.mark.django_db
+def test_storage_that_stops_answering_is_one_line_after_its_timeout(hung_s3):
+    code, out, err = manage("reconcile_storage", **s3_env(hung_s3, read_timeout=1))
+    assert code == EXIT_UNAVAILABLE and out == "" and "Traceback" not in err
+    # Before it, only botocore's INFO line about where it found credentials.
+    assert err.splitlines()[-1].startswith(
+        f"CommandError: Storage failed (s3://{S3_BUCKET}/restapi/userdata): Read timeout"
+    )
+
+
+@pytest.mark.django_db
+def test_ctrl_c_is_one_line_and_exit_130(hung_s3):
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "reconcile_storage"],
+        cwd=BASE_DIR,
+        env=environment(**s3_env(hung_s3, read_timeout=30)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not hung_s3.accepted:  # until it waits on storage, in its first listing call
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == EXIT_INTERRUPTED
+    assert err.splitlines()[-1] == "CommandError: Interrupted" and "Traceback" not in err
