@@ -108,8 +108,9 @@ class ServiceCommand(BaseCommand):
     """Base of every command of the service; subclasses write `add_arguments` and `handle`
     as usual, and give each option a `help` (the formatter adds its default)."""
 
-    # Commands that never touch the database set this to False (no connection check).
-    uses_database = True
+    # Whether the database is asked first, so that an outage is one line at once. False for
+    # commands that never touch it, and for a daemon that waits for it to come back.
+    checks_database = True
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         kwargs.setdefault("formatter_class", HelpFormatter)
@@ -117,7 +118,7 @@ class ServiceCommand(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         try:
-            if self.uses_database and (problem := database_problem()):
+            if self.checks_database and (problem := database_problem()):
                 raise CommandError(
                     f"The database is unavailable: {problem}", returncode=EXIT_UNAVAILABLE
                 )

@@ -9,7 +9,7 @@ from restapi.commands import ServiceCommand
 
 class Command(ServiceCommand):
     help = "Make an ES256 key pair at TOKEN_ALGO_PRIVATE_KEY / TOKEN_ALGO_PUBLIC_KEY."
-    uses_database = False
+    checks_database = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

@@ -49,7 +49,7 @@ class Command(ServiceCommand):
         "it have expired. Running workers pick the change up within a second. Nothing is "
         "written unless the current pair (and a staged one) loads and matches."
     )
-    uses_database = False
+    checks_database = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         step = parser.add_mutually_exclusive_group()

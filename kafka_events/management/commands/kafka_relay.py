@@ -15,6 +15,9 @@ class Command(ServiceCommand):
         "for deployments that prefer a sidecar or a separate relay deployment. SIGTERM or "
         "SIGINT stops it after flushing what is in flight."
     )
+    # A daemon: its loop rides out a database outage, at start too (a pass that fails is
+    # logged and retried), rather than exiting into a restart loop.
+    checks_database = False
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.KAFKA_BROKERS:
