@@ -42,7 +42,7 @@ if tls.client_auth:
     cert_reqs = ssl.CERT_REQUIRED
 
 accesslog = env_str("API_ACCESS_LOG", "-")
-logger_class = "restapi.gunicorn_logging.JsonAccessLogger"
+logger_class = "restapi.gunicorn_logging.ServiceLogger"
 errorlog = "-"
 loglevel = env_str("LOG_LEVEL", "info").lower()
 
