@@ -34,6 +34,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from restapi.env import api_tls
@@ -79,6 +80,48 @@ class OutboxCollector(Collector):
         )
 
 
+def gunicorn_processes() -> dict[int, str]:
+    """This worker's gunicorn master and every live worker of it, by pid: their role."""
+    master = os.getppid()
+    processes = {master: "master"}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                # The command name, in parentheses, may hold anything; the parent follows.
+                parent = int(stat.read().rpartition(b")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == master:
+            processes[int(entry.name)] = "worker"
+    return processes
+
+
+def process_reader(pid: int) -> ProcessCollector:
+    return ProcessCollector(pid=lambda: pid, registry=None)
+
+
+class GunicornProcessCollector(Collector):
+    """process_* (memory, CPU, open file descriptors, start time) of the master and of each
+    worker, labelled by `pid` and `role`. The multiprocess collector cannot give them: its
+    files hold what processes counted, and these are read from /proc, here by the worker
+    that answers the scrape. A worker that has exited is gone from the next scrape, so a
+    scrape has workers + 1 pids at most; a restarted worker starts new series (under its
+    new pid), and the old ones go stale in Prometheus."""
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for pid, role in gunicorn_processes().items():
+            for family in process_reader(pid).collect():
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {"pid": str(pid), "role": role}, sample.value)
+        yield from families.values()
+
+
 class _ThisProcess(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
@@ -88,7 +131,9 @@ def registry() -> CollectorRegistry:
     collected = CollectorRegistry()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         multiprocess.MultiProcessCollector(collected)
+        collected.register(GunicornProcessCollector())
     else:
+        # The default registry has this process's own process_* already.
         collected.register(_ThisProcess())
     collected.register(OutboxCollector())
     return collected
