@@ -7,6 +7,7 @@ the process's own registry is served.
 
 import hmac
 import json
+import logging
 import os
 import ssl
 import threading
@@ -16,7 +17,9 @@ from http import HTTPStatus
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from cryptography import x509
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
@@ -39,6 +42,8 @@ from prometheus_client.registry import Collector
 
 from restapi.env import api_tls
 from restapi.errors import error_body, json_error, method_not_allowed
+
+logger = logging.getLogger(__name__)
 
 # The seed's name, kept: requests by method, route pattern and status.
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -77,6 +82,35 @@ class OutboxCollector(Collector):
             "restapi_outbox_oldest_pending_age_seconds",
             "Age of the oldest undelivered outbox row",
             value=age,
+        )
+
+
+class CredentialsCollector(Collector):
+    """When the API's TLS certificate expires, and how old the JWT signing key is: read at
+    scrape time, so a renewed certificate or a rotated key shows at the next scrape."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from auth.keys import key_ring
+
+        try:
+            certificate = x509.load_pem_x509_certificate(api_tls().cert.read_bytes())
+        except (OSError, ValueError):
+            logger.warning("Cannot read the TLS certificate for its expiry metric")
+        else:
+            yield GaugeMetricFamily(
+                "restapi_tls_certificate_expiry_timestamp_seconds",
+                "When the API's TLS certificate (API_TLS_CERT) expires, in seconds since the epoch",
+                value=certificate.not_valid_after_utc.timestamp(),
+            )
+        try:
+            created = key_ring().signer.created
+        except (ImproperlyConfigured, ValueError):
+            # A process that signs nothing (the relay) may have no keys mounted.
+            return
+        yield GaugeMetricFamily(
+            "restapi_jwt_signing_key_age_seconds",
+            "Time since the JWT signing key was made",
+            value=time.time() - created,
         )
 
 
@@ -136,6 +170,7 @@ def registry() -> CollectorRegistry:
         # The default registry has this process's own process_* already.
         collected.register(_ThisProcess())
     collected.register(OutboxCollector())
+    collected.register(CredentialsCollector())
     return collected
 
 

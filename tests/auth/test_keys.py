@@ -109,3 +109,21 @@ def test_half_written_rotation_keeps_the_old_keys(user, key_dir):
     signer = key_ring().signer.kid
     (key_dir / "public-key.pem").write_text("not a key")
     assert key_store.ring(recheck=True).signer.kid == signer
+
+
+def test_a_key_knows_when_it_was_made_whatever_its_file_time(key_dir, settings):
+    made = key_ring().signer.created
+    assert time.time() - 60 < made <= time.time()
+    # A mounted Secret's files carry the time they were mounted.
+    os.utime(settings.TOKEN_ALGO_PRIVATE_KEY, (time.time() + 86400, time.time() + 86400))
+    key_store.reset()
+    assert key_ring().signer.created == made
+
+
+def test_a_key_made_elsewhere_is_as_old_as_its_file(key_dir, settings):
+    path = settings.TOKEN_ALGO_PRIVATE_KEY
+    # As OpenSSL writes it: the PEM block alone.
+    path.write_bytes(path.read_bytes().split(b"\n", 1)[1])
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    key_store.reset()
+    assert key_ring().signer.created == 1_700_000_000

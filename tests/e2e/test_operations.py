@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PASSWORD
@@ -121,6 +122,16 @@ def test_process_metrics_for_the_master_and_each_worker(server):
     started = {s.labels["pid"]: s.value for s in families["process_start_time_seconds"]}
     assert all(time.time() - 3600 < value <= time.time() for value in started.values())
     assert all(s.value > 0 for s in families["process_open_fds"])
+
+
+def test_tls_expiry_and_signing_key_age_are_exported(server, jwt_keys):
+    families = scrape(server)
+    certificate = x509.load_pem_x509_certificate(Path(server.env["API_TLS_CERT"]).read_bytes())
+    [expiry] = families["restapi_tls_certificate_expiry_timestamp_seconds"]
+    assert expiry.value == certificate.not_valid_after_utc.timestamp()
+    [age] = families["restapi_jwt_signing_key_age_seconds"]
+    # The session's key pair was made when the test session started.
+    assert 0 <= age.value < 3 * 3600
 
 
 def test_a_restarted_worker_leaves_the_process_metrics_with_its_pid(server):
