@@ -452,6 +452,9 @@ def server_env(
         "SERVER_PKI_DIR_JWT": str(jwt_keys[0].parent),
         "TOKEN_ALGO_PRIVATE_KEY": str(jwt_keys[0]),
         "TOKEN_ALGO_PUBLIC_KEY": str(jwt_keys[1]),
+        # The tokens the tests make in-process are this server's too.
+        "TOKEN_ISSUER": settings.TOKEN_ISSUER,
+        "TOKEN_AUDIENCE": settings.TOKEN_AUDIENCE,
         "API_ENDPOINT": f"127.0.0.1:{port}",
         "API_TLS_CERT": str(tls / "api" / "api.crt"),
         "API_TLS_KEY": str(tls / "api" / "api.key"),

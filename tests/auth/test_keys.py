@@ -35,7 +35,7 @@ def jwks(api):
     return {key["kid"]: key for key in response.json()["keys"]}
 
 
-def test_jwks_publishes_the_signing_key(api, user):
+def test_jwks_publishes_the_signing_key(api, user, settings):
     token = tokens_for(user).token
     keys = jwks(api)
     assert set(keys) == {kid_of(token)}
@@ -43,7 +43,14 @@ def test_jwks_publishes_the_signing_key(api, user):
     assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
     assert "d" not in key
     public = jwt.PyJWK(key).key
-    assert jwt.decode(token, public, algorithms=["ES256"])["sub"] == str(user.pk)
+    verified = jwt.decode(
+        token,
+        public,
+        algorithms=["ES256"],
+        issuer=settings.TOKEN_ISSUER,
+        audience=settings.TOKEN_AUDIENCE,
+    )
+    assert verified["sub"] == str(user.pk)
 
 
 def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(api, user, key_dir):
