@@ -1,13 +1,16 @@
 """ES256 signing and verification keys, each known by its RFC 7638 thumbprint (the `kid`)."""
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -28,10 +31,19 @@ PRIVATE_NAME = "private-key-pkcs8.pem"
 PUBLIC_NAME = "public-key.pem"
 
 
+# write_key_pair puts this line, and when the pair was made, above the private key's PEM
+# block: a mounted Secret's files have the time they were mounted as their mtime, not the
+# key's. Keys made elsewhere (OpenSSL) have their file's mtime instead.
+CREATED_PREFIX = "restapi key created: "
+CREATED_LINE = re.compile(rb"^" + re.escape(CREATED_PREFIX.encode()) + rb"(\S+)$", re.M)
+
+
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
     private_key: ec.EllipticCurvePrivateKey
+    # When the key was made (seconds since the epoch), for its age (restapi.metrics).
+    created: float
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,15 @@ def _stamp() -> tuple[tuple[str, int, int], ...]:
     return tuple(stamp)
 
 
+def created_at(path: Path) -> float:
+    """When the key in this file was made: its CREATED_PREFIX line, else the file's mtime."""
+    found = CREATED_LINE.search(_read(path, "private key"))
+    if found:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(found.group(1).decode()).timestamp()
+    return path.stat().st_mtime
+
+
 def _load() -> KeyRing:
     private_key = load_private_key(settings.TOKEN_ALGO_PRIVATE_KEY)
     public_key = load_public_key(settings.TOKEN_ALGO_PUBLIC_KEY)
@@ -106,7 +127,10 @@ def _load() -> KeyRing:
         if path.exists():
             extra = load_public_key(path)
             verifiers.setdefault(key_id(extra), extra)
-    return KeyRing(signer=SigningKey(kid=kid, private_key=private_key), verifiers=verifiers)
+    signer = SigningKey(
+        kid=kid, private_key=private_key, created=created_at(settings.TOKEN_ALGO_PRIVATE_KEY)
+    )
+    return KeyRing(signer=signer, verifiers=verifiers)
 
 
 class KeyStore:
@@ -156,6 +180,8 @@ def write_key_pair(private_path: Path, public_path: Path, *, dev: bool) -> str:
     """Makes a new P-256 key pair (PKCS#8 and SPKI PEM, private key mode 0600); returns its kid."""
     private_key = ec.generate_private_key(ec.SECP256R1())
     marker = f"{DEV_ASSET_MARKER}\n".encode() if dev else b""
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    created_line = f"{CREATED_PREFIX}{created}\n".encode()
     private_pem = private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -164,7 +190,7 @@ def write_key_pair(private_path: Path, public_path: Path, *, dev: bool) -> str:
     public_pem = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    write_atomically(private_path, marker + private_pem, mode=0o600)
+    write_atomically(private_path, marker + created_line + private_pem, mode=0o600)
     write_atomically(public_path, marker + public_pem, mode=0o644)
     return key_id(private_key.public_key())
 

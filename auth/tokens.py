@@ -4,6 +4,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from auth.keys import key_ring, key_store
 from users.models import User
 
 ALGORITHM = "ES256"
-REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti"]
+REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "iss", "aud"]
 
 
 class KeyRingTokenBackend(TokenBackend):
@@ -44,6 +45,8 @@ class KeyRingTokenBackend(TokenBackend):
                 key,
                 algorithms=[ALGORITHM],
                 leeway=self.get_leeway(),
+                issuer=settings.TOKEN_ISSUER,
+                audience=settings.TOKEN_AUDIENCE,
                 options={"require": REQUIRED_CLAIMS, "verify_signature": verify},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -80,17 +83,26 @@ class AccessToken(SimpleAccessToken):
         return token_backend
 
 
+@dataclass(frozen=True)
+class Verified:
+    token: AccessToken
+    # The key that signed it, and the issuer and audience it was checked against.
+    kid: str
+    issuer: str
+    audience: str
+
+
 class VerifiedTokens:
     """Access tokens whose signature and claims were verified, by their text: a client
     sends the same token for its whole lifetime, and its ES256 check and parsing (about
     a fifth of an authenticated request) need not run again. A token is taken from here
-    only while it has not expired and the key that signed it is still trusted; anything
-    else is verified again (and so refused as it would have been). Revocation is not
-    cached: every request still looks its session up."""
+    only while it has not expired, the key that signed it is still trusted and the
+    issuer and audience it was checked against are still the service's; anything else
+    is verified again (and so refused as it would have been). Revocation is not cached:
+    every request still looks its session up."""
 
     def __init__(self, size: int = 4096) -> None:
-        # raw token -> (the verified token, the kid of the key that signed it)
-        self._tokens: OrderedDict[str, tuple[AccessToken, str]] = OrderedDict()
+        self._tokens: OrderedDict[str, Verified] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
 
@@ -99,14 +111,23 @@ class VerifiedTokens:
             found = self._tokens.get(raw)
             if found is not None:
                 self._tokens.move_to_end(raw)
-        if found is not None:
-            token, kid = found
-            if token["exp"] > time.time() and kid in key_ring().verifiers:
-                return token
+        if (
+            found is not None
+            and found.token["exp"] > time.time()
+            and found.kid in key_ring().verifiers
+            and found.issuer == settings.TOKEN_ISSUER
+            and found.audience == settings.TOKEN_AUDIENCE
+        ):
+            return found.token
         token = AccessToken(raw)  # type: ignore[arg-type]  # verifies it, or raises TokenError
-        kid = jwt.get_unverified_header(raw)["kid"]
+        verified = Verified(
+            token=token,
+            kid=jwt.get_unverified_header(raw)["kid"],
+            issuer=settings.TOKEN_ISSUER,
+            audience=settings.TOKEN_AUDIENCE,
+        )
         with self._lock:
-            self._tokens[raw] = (token, kid)
+            self._tokens[raw] = verified
             if len(self._tokens) > self._size:
                 self._tokens.popitem(last=False)
         return token
@@ -126,4 +147,6 @@ def access_token_for(user: User, *, session_id: uuid.UUID) -> str:
     token["email"] = user.email
     token["role"] = user.role
     token["org"] = settings.TOKEN_ORG
+    token["iss"] = settings.TOKEN_ISSUER
+    token["aud"] = settings.TOKEN_AUDIENCE
     return str(token)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("user/sessions", views.SessionListView.as_view()),
     path("user/sessions/<uuid:session_id>", views.SessionDetailView.as_view()),
     path(".well-known/jwks.json", views.JwksView.as_view()),
+    path(".well-known/openid-configuration", views.OpenIdConfigurationView.as_view()),
 ]

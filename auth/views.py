@@ -1,6 +1,7 @@
 import uuid
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -134,3 +135,40 @@ class JwksView(APIView):
             for kid, key in key_ring().verifiers.items()
         ]
         return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})
+
+
+class OpenIdConfigurationView(APIView):
+    """What another service needs to verify this one's access tokens, as OpenID Connect
+    Discovery names it: the issuer, where the keys are, the signing algorithms. The
+    service issues access tokens only (no ID tokens, no authorization endpoint): this is
+    the part of a provider's document that verifiers read."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="openid_configuration",
+        responses={
+            200: inline_serializer(
+                "OpenIdConfiguration",
+                fields={
+                    "issuer": serializers.CharField(),
+                    "jwks_uri": serializers.CharField(),
+                    "id_token_signing_alg_values_supported": serializers.ListField(
+                        child=serializers.CharField()
+                    ),
+                    "subject_types_supported": serializers.ListField(child=serializers.CharField()),
+                },
+            )
+        },
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        document = {
+            "issuer": settings.TOKEN_ISSUER,
+            "jwks_uri": f"{settings.PUBLIC_BASE_URL}/.well-known/jwks.json",
+            # The algorithm of the access tokens, under the name verifiers look for.
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+            "subject_types_supported": ["public"],
+        }
+        return Response(document, headers={"Cache-Control": "public, max-age=3600"})

@@ -5,6 +5,7 @@ The executor is made on first use, so in gunicorn it lives in the worker that us
 what was queued first.
 """
 
+import contextvars
 import logging
 import threading
 import time
@@ -37,7 +38,8 @@ def submit(job: Callable[..., Any], *args: Any) -> None:
     with _lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
-        future = _executor.submit(_run, job, args)
+        # In the submitter's context: the job's log lines carry its request's id.
+        future = _executor.submit(contextvars.copy_context().run, _run, job, args)
         _pending.add(future)
     future.add_done_callback(_pending.discard)
 

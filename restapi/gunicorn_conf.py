@@ -29,6 +29,12 @@ graceful_timeout = env_int("API_GRACEFUL_TIMEOUT_SECONDS", 30)
 # when no proxy is trusted (TRUSTED_PROXY_COUNT=0); behind proxies, send dashes.
 header_map = "dangerous" if env_int("TRUSTED_PROXY_COUNT", 0) == 0 else "drop"
 
+# gunicorn (25+) would open a control socket for `gunicornc` at one path per user
+# ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl): a second instance on the host takes the
+# first one's path over, and any process of the same user could resize or stop workers
+# through it. Nothing here uses it (the service is run by its supervisor and signals).
+control_socket_disable = True
+
 tls = api_tls()
 certfile, keyfile = str(tls.cert), str(tls.key)
 if tls.client_auth:
@@ -36,7 +42,7 @@ if tls.client_auth:
     cert_reqs = ssl.CERT_REQUIRED
 
 accesslog = env_str("API_ACCESS_LOG", "-")
-logger_class = "restapi.gunicorn_logging.JsonAccessLogger"
+logger_class = "restapi.gunicorn_logging.ServiceLogger"
 errorlog = "-"
 loglevel = env_str("LOG_LEVEL", "info").lower()
 

@@ -7,6 +7,7 @@ the process's own registry is served.
 
 import hmac
 import json
+import logging
 import os
 import ssl
 import threading
@@ -16,7 +17,9 @@ from http import HTTPStatus
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from cryptography import x509
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
@@ -34,10 +37,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from restapi.env import api_tls
 from restapi.errors import error_body, json_error, method_not_allowed
+
+logger = logging.getLogger(__name__)
 
 # The seed's name, kept: requests by method, route pattern and status.
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -79,6 +85,77 @@ class OutboxCollector(Collector):
         )
 
 
+class CredentialsCollector(Collector):
+    """When the API's TLS certificate expires, and how old the JWT signing key is: read at
+    scrape time, so a renewed certificate or a rotated key shows at the next scrape."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from auth.keys import key_ring
+
+        try:
+            certificate = x509.load_pem_x509_certificate(api_tls().cert.read_bytes())
+        except (OSError, ValueError):
+            logger.warning("Cannot read the TLS certificate for its expiry metric")
+        else:
+            yield GaugeMetricFamily(
+                "restapi_tls_certificate_expiry_timestamp_seconds",
+                "When the API's TLS certificate (API_TLS_CERT) expires, in seconds since the epoch",
+                value=certificate.not_valid_after_utc.timestamp(),
+            )
+        try:
+            created = key_ring().signer.created
+        except (ImproperlyConfigured, ValueError):
+            # A process that signs nothing (the relay) may have no keys mounted.
+            return
+        yield GaugeMetricFamily(
+            "restapi_jwt_signing_key_age_seconds",
+            "Time since the JWT signing key was made",
+            value=time.time() - created,
+        )
+
+
+def gunicorn_processes() -> dict[int, str]:
+    """This worker's gunicorn master and every live worker of it, by pid: their role."""
+    master = os.getppid()
+    processes = {master: "master"}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                # The command name, in parentheses, may hold anything; the parent follows.
+                parent = int(stat.read().rpartition(b")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == master:
+            processes[int(entry.name)] = "worker"
+    return processes
+
+
+def process_reader(pid: int) -> ProcessCollector:
+    return ProcessCollector(pid=lambda: pid, registry=None)
+
+
+class GunicornProcessCollector(Collector):
+    """process_* (memory, CPU, open file descriptors, start time) of the master and of each
+    worker, labelled by `pid` and `role`. The multiprocess collector cannot give them: its
+    files hold what processes counted, and these are read from /proc, here by the worker
+    that answers the scrape. A worker that has exited is gone from the next scrape, so a
+    scrape has workers + 1 pids at most; a restarted worker starts new series (under its
+    new pid), and the old ones go stale in Prometheus."""
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for pid, role in gunicorn_processes().items():
+            for family in process_reader(pid).collect():
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {"pid": str(pid), "role": role}, sample.value)
+        yield from families.values()
+
+
 class _ThisProcess(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
@@ -88,9 +165,12 @@ def registry() -> CollectorRegistry:
     collected = CollectorRegistry()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         multiprocess.MultiProcessCollector(collected)
+        collected.register(GunicornProcessCollector())
     else:
+        # The default registry has this process's own process_* already.
         collected.register(_ThisProcess())
     collected.register(OutboxCollector())
+    collected.register(CredentialsCollector())
     return collected
 
 

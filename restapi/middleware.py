@@ -20,7 +20,7 @@ from restapi.errors import (
     server_error_view,
 )
 from restapi.exceptions import PayloadTooLarge
-from restapi.requestid import REQUEST_ID, REQUEST_ID_PATTERN
+from restapi.requestid import REQUEST_ID, REQUEST_ID_META, REQUEST_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class JsonBodyLimitMiddleware:
 
 class RequestIdMiddleware:
     """Takes a sane X-Request-ID from the client (or makes one), returns it, and puts it
-    on every log line of the request (see RequestIdFilter) and in the access log."""
+    on every log line of the request (restapi/logformat.py) and in the access log."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -102,6 +102,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
+        request.META[REQUEST_ID_META] = request_id
         token = REQUEST_ID.set(request_id)
         try:
             response = self.get_response(request)

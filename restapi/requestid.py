@@ -1,14 +1,10 @@
-"""The current request's id, for log lines. No Django imports: logging config loads it."""
+"""The current request's id, for log lines (restapi/logformat.py). No Django imports."""
 
-import logging
 import re
 from contextvars import ContextVar
 
-REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
-        return True
+# Also kept on the request (in its WSGI environ), for what Django logs about a request
+# once the middleware has returned (its "Service Unavailable: /path" line of a 5xx).
+REQUEST_ID_META = "restapi.request_id"

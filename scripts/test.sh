@@ -42,6 +42,10 @@ fi
 if ! command -v stunnel4 >/dev/null; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q stunnel4
 fi
+# promtool checks deploy/prometheus/ (tests/test_alerts.py); Debian's prometheus has it.
+if ! command -v promtool >/dev/null; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+fi
 
 export POSTGRES_USERNAME=${POSTGRES_USERNAME:-postgres}
 export DB_NAME=${DB_NAME:-restapi}

@@ -1,3 +1,4 @@
+import contextlib
 import logging
 import os
 import socket
@@ -327,16 +328,21 @@ def dev_tls_assets(out: Path) -> None:
     )
 
 
-def start_gunicorn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """gunicorn as deployed (restapi/gunicorn_conf.py), its output to `log`."""
-    scan.logs.append(log)
-    with log.open("wb") as out:
+def start_gunicorn(
+    env: dict[str, str], log: Path, errors: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """gunicorn as deployed (restapi/gunicorn_conf.py), its output to `log` (its stderr to
+    `errors`, when given)."""
+    scan.logs += [log] if errors is None else [log, errors]
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(log.open("wb"))
+        err = files.enter_context(errors.open("wb")) if errors else subprocess.STDOUT
         return subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
             cwd=BASE_DIR,
             env=env,
             stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=err,
         )
 
 
@@ -446,11 +452,16 @@ def server_env(
         "SERVER_PKI_DIR_JWT": str(jwt_keys[0].parent),
         "TOKEN_ALGO_PRIVATE_KEY": str(jwt_keys[0]),
         "TOKEN_ALGO_PUBLIC_KEY": str(jwt_keys[1]),
+        # The tokens the tests make in-process are this server's too.
+        "TOKEN_ISSUER": settings.TOKEN_ISSUER,
+        "TOKEN_AUDIENCE": settings.TOKEN_AUDIENCE,
         "API_ENDPOINT": f"127.0.0.1:{port}",
         "API_TLS_CERT": str(tls / "api" / "api.crt"),
         "API_TLS_KEY": str(tls / "api" / "api.key"),
         "API_TLS_CA": str(tls / "api" / "api-ca.pem"),
         "API_WORKERS": "2",
+        # As deployed (DEBUG=0 defaults to it): one JSON object a line.
+        "LOG_FORMAT": "json",
         # Log lines reach the file at once, for the tests that read them.
         "PYTHONUNBUFFERED": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from prometheus_client import REGISTRY
 from yamllint import linter
 from yamllint.config import YamlLintConfig
@@ -25,7 +26,13 @@ def claims(token: str) -> dict[str, Any]:
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "ES256"
     key = key_ring().verifiers[header["kid"]]
-    return jwt.decode(token, key, algorithms=["ES256"])  # type: ignore[no-any-return]
+    return jwt.decode(  # type: ignore[no-any-return]
+        token,
+        key,
+        algorithms=["ES256"],
+        issuer=settings.TOKEN_ISSUER,
+        audience=settings.TOKEN_AUDIENCE,
+    )
 
 
 YAMLLINT = YamlLintConfig(file=str(BASE_DIR / ".yamllint"))

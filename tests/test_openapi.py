@@ -39,6 +39,7 @@ ROUTES = {
     ("delete", "/user/data/{data_id}"),
     ("post", "/kafka/publish"),
     ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/openid-configuration"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -135,6 +136,8 @@ def test_real_responses_conform_to_the_schema(spec, api, admin, user_data_dir, s
     )
     conforms(spec, "post", "/user/data/search", client.post("/user/data/search", {}, format="json"))
     conforms(spec, "get", "/.well-known/jwks.json", api.get("/.well-known/jwks.json"))
+    discovery = api.get("/.well-known/openid-configuration")
+    assert conforms(spec, "get", "/.well-known/openid-configuration", discovery) == 200
     conforms(spec, "get", "/health/ready", api.get("/health/ready"))
     settings.KAFKA_ENABLED = True
     publish = client_for(admin).post(
@@ -212,6 +215,18 @@ def operations(spec):
 
 def takes_json(operation):
     return "application/json" in operation.get("requestBody", {}).get("content", {})
+
+
+def test_each_security_requirement_is_listed_once(spec):
+    secured = 0
+    for method, template, operation in operations(spec):
+        requirements = [json.dumps(r, sort_keys=True) for r in operation.get("security", [])]
+        assert len(requirements) == len(set(requirements)), (method, template)
+        jwt_requirements = [r for r in operation.get("security", []) if "jwtAuth" in r]
+        assert len(jwt_requirements) <= 1, (method, template)
+        secured += len(jwt_requirements)
+    # Every JWT route and the resend's optional JWT.
+    assert secured == 15
 
 
 def test_implied_statuses_are_documented_everywhere(spec):

@@ -339,6 +339,10 @@ class S3Backend:
         return f"s3://{self.bucket}/{key}"
 
 
+# A local file's `sloc`: "local:" and its key, as an S3 object's is "s3://bucket/" and its key.
+LOCAL_SCHEME = "local:"
+
+
 class LocalBackend:
     def __init__(self) -> None:
         self.root: Path = settings.USER_DATA_DIR
@@ -388,7 +392,9 @@ class LocalBackend:
         self._path(key).unlink(missing_ok=True)
 
     def sloc(self, key: str) -> str:
-        return f"file://{self._path(key)}"
+        # The key within USER_DATA_DIR, not a file:// URL: clients (and Kafka consumers)
+        # get `sloc`, and the server's directory layout is none of their business.
+        return f"{LOCAL_SCHEME}{key}"
 
 
 @cache

@@ -1,4 +1,5 @@
 from restapi.env import BASE_DIR, env_bool, env_list, env_str
+from restapi.logformat import log_format
 
 DEBUG = env_bool("DEBUG", default=True)
 
@@ -127,20 +128,14 @@ API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", default=DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# One format for every line (restapi/logformat.py): JSON objects, or readable text.
+LOG_FORMAT = log_format()
+LOGGING_CONFIG = "restapi.logformat.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}
-    },
-    "filters": {"request_id": {"()": "restapi.requestid.RequestIdFilter"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["request_id"],
-        }
-    },
+    "formatters": {"service": {"()": "restapi.logformat.formatter", "name": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "service"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Through the root handler only (Django's own console handler would print twice);

@@ -2,12 +2,10 @@ from restapi.env import env_bool, env_int, env_path, env_str
 
 from .base import DEBUG
 
-# Console in development (the email is printed), SMTP otherwise; any Django backend works.
+# Console in development (each email is a log line), SMTP otherwise; any Django backend works.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "restapi.mail.ConsoleEmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)

@@ -2,9 +2,18 @@ from datetime import timedelta
 
 from restapi.env import env_int, env_path, env_str
 
+from .email import PUBLIC_BASE_URL
+
 TOKEN_EXPIRATION_SECONDS_INTO_FUTURE = env_int("TOKEN_EXPIRATION_SECONDS_INTO_FUTURE", 900)
 TOKEN_REFRESH_EXPIRATION_SECONDS = env_int("TOKEN_REFRESH_EXPIRATION_SECONDS", 2592000)
 TOKEN_ORG = env_str("TOKEN_ORG", "example.org")
+# Every access token names who issued it (`iss`) and whom it is for (`aud`); both are
+# checked on every request, and other services should check them too. The issuer is the
+# service's URL unless set (it is also /.well-known/openid-configuration's `issuer`); the
+# audience defaults to the issuer: the tokens are for this API. Services that accept
+# them as well share one audience name: set it for all of them.
+TOKEN_ISSUER = env_str("TOKEN_ISSUER") or PUBLIC_BASE_URL
+TOKEN_AUDIENCE = env_str("TOKEN_AUDIENCE") or TOKEN_ISSUER
 # The seed read the raw JWT from a header with this name; `Authorization: Bearer` works too.
 TOKEN_HEADER = env_str("TOKEN_HEADER", "Bearer")
 SERVER_PKI_DIR_JWT = env_path("SERVER_PKI_DIR_JWT", "./jwt")

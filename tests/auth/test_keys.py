@@ -37,7 +37,7 @@ def jwks(api):
     return {key["kid"]: key for key in response.json()["keys"]}
 
 
-def test_jwks_publishes_the_signing_key(api, user):
+def test_jwks_publishes_the_signing_key(api, user, settings):
     token = tokens_for(user).token
     keys = jwks(api)
     assert set(keys) == {kid_of(token)}
@@ -45,7 +45,14 @@ def test_jwks_publishes_the_signing_key(api, user):
     assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
     assert "d" not in key
     public = jwt.PyJWK(key).key
-    assert jwt.decode(token, public, algorithms=["ES256"])["sub"] == str(user.pk)
+    verified = jwt.decode(
+        token,
+        public,
+        algorithms=["ES256"],
+        issuer=settings.TOKEN_ISSUER,
+        audience=settings.TOKEN_AUDIENCE,
+    )
+    assert verified["sub"] == str(user.pk)
 
 
 def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(api, user, key_dir):
@@ -174,3 +181,21 @@ def test_generate_refuses_to_replace_keys_unless_forced(key_dir):
     assert (key_dir / "private-key-pkcs8.pem").read_bytes() == before
     call_command("generate_jwt_keys", "--force", stdout=out)
     assert (key_dir / "private-key-pkcs8.pem").read_bytes() != before
+
+
+def test_a_key_knows_when_it_was_made_whatever_its_file_time(key_dir, settings):
+    made = key_ring().signer.created
+    assert time.time() - 60 < made <= time.time()
+    # A mounted Secret's files carry the time they were mounted.
+    os.utime(settings.TOKEN_ALGO_PRIVATE_KEY, (time.time() + 86400, time.time() + 86400))
+    key_store.reset()
+    assert key_ring().signer.created == made
+
+
+def test_a_key_made_elsewhere_is_as_old_as_its_file(key_dir, settings):
+    path = settings.TOKEN_ALGO_PRIVATE_KEY
+    # As OpenSSL writes it: the PEM block alone.
+    path.write_bytes(path.read_bytes().split(b"\n", 1)[1])
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    key_store.reset()
+    assert key_ring().signer.created == 1_700_000_000

@@ -3,12 +3,16 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
 from django.utils import timezone
 
 import jwt
@@ -16,7 +20,7 @@ from auth.keys import key_ring, key_store
 from auth.models import Session
 from auth.selectors import session_user
 from auth.tokens import AccessToken
-from tests.conftest import tokens_for
+from tests.conftest import BASE_DIR, tokens_for
 from tests.helpers import assert_error, claims
 from users.models import User, UserState
 
@@ -54,6 +58,8 @@ def valid_claims(user):
         "iat": now,
         "jti": "abc",
         "token_type": "access",
+        "iss": settings.TOKEN_ISSUER,
+        "aud": settings.TOKEN_AUDIENCE,
     }
 
 
@@ -289,3 +295,77 @@ def test_the_session_lookup_agrees_with_live_sessions(user, change):
     assert (found is not None) == live
     if found is not None:
         assert found == user and found.email == user.email and found.password == user.password
+
+
+def test_a_token_names_its_issuer_and_audience(user, settings):
+    issued = claims(tokens_for(user).token)
+    assert (issued["iss"], issued["aud"]) == (settings.TOKEN_ISSUER, settings.TOKEN_AUDIENCE)
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"iss": "https://elsewhere.example"},
+        {"aud": "another-service"},
+        {"aud": ["another-service"]},
+        {"iss": None},
+        {"aud": None},
+    ],
+    ids=["foreign issuer", "foreign audience", "foreign audiences", "no issuer", "no audience"],
+)
+def test_a_token_for_another_issuer_or_audience_is_401(api, user, claim):
+    payload = {k: v for k, v in (valid_claims(user) | claim).items() if v is not None}
+    assert_error(get_self(api, user, **bearer(signed(payload))), 401, "invalid_token")
+
+
+def test_an_audience_among_others_is_accepted(api, user, settings):
+    token = signed(valid_claims(user) | {"aud": ["another-service", settings.TOKEN_AUDIENCE]})
+    assert get_self(api, user, **bearer(token)).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["TOKEN_ISSUER", "TOKEN_AUDIENCE"])
+def test_a_cached_token_is_refused_once_the_service_is_another_issuer_or_audience(
+    api, user, settings, name
+):
+    token = tokens_for(user).token
+    assert get_self(api, user, **bearer(token)).status_code == 200
+    setattr(settings, name, "https://renamed.example")
+    assert_error(get_self(api, user, **bearer(token)), 401, "invalid_token")
+
+
+def test_the_issuer_is_the_services_url_and_the_audience_the_issuer_by_default():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.TOKEN_ISSUER, settings.TOKEN_AUDIENCE)"
+    )
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("TOKEN_ISSUER", "TOKEN_AUDIENCE")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={
+            **environment,
+            "DJANGO_SETTINGS_MODULE": "restapi.settings",
+            "PUBLIC_BASE_URL": "https://api.example.com/",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["https://api.example.com", "https://api.example.com"]
+
+
+def test_the_discovery_document_names_the_issuer_keys_and_algorithm(api, settings):
+    settings.PUBLIC_BASE_URL = "https://api.example.com"
+    settings.TOKEN_ISSUER = "https://issuer.example.com"
+    response = api.get("/.well-known/openid-configuration")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "public, max-age=3600"
+    assert response.json() == {
+        "issuer": "https://issuer.example.com",
+        "jwks_uri": "https://api.example.com/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "subject_types_supported": ["public"],
+    }

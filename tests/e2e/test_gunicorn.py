@@ -2,6 +2,7 @@
 stalled clients cannot take every thread, client certificates are required when asked
 for, and the container's health check works either way."""
 
+import contextlib
 import os
 import socket
 import ssl
@@ -25,6 +26,7 @@ class SmallServer:
     tls: Path
     env: dict[str, str]
     log: Path
+    pid: int
 
     @property
     def url(self) -> str:
@@ -53,7 +55,7 @@ def gunicorn(tmp_path: Path, **settings: str) -> Iterator[SmallServer]:
     process = start_gunicorn(env, log)
     try:
         wait_for_port(port, process, log)
-        yield SmallServer(port=port, tls=tls, env=env, log=log)
+        yield SmallServer(port=port, tls=tls, env=env, log=log, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -125,3 +127,36 @@ def test_the_health_check_asks_for_an_allowed_host(tmp_path):
     with gunicorn(tmp_path) as server:
         assert healthcheck({**server.env, "DJANGO_ALLOWED_HOSTS": "api.example.com"}) == 0
     assert healthcheck(server.env) == 1
+
+
+def unix_socket_paths(pid: int) -> set[str]:
+    """The paths of the Unix sockets a process holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    paths = set()
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) == 8 and fields[6] in inodes:
+            paths.add(fields[7])
+    return paths
+
+
+def test_two_servers_share_no_control_socket(tmp_path):
+    # gunicorn's default control socket path, for both servers: the same user's.
+    home = {"HOME": str(tmp_path / "home"), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    for name in ("run", "first", "second"):
+        (tmp_path / name).mkdir()
+    with (
+        gunicorn(tmp_path / "first", **home) as first,
+        gunicorn(tmp_path / "second", **home) as second,
+    ):
+        for server in (first, second):
+            response = requests.get(f"{server.url}/health/live", verify=server.ca, timeout=10)
+            assert response.status_code == 200
+            assert unix_socket_paths(server.pid) == set()
+        assert list((tmp_path / "run").iterdir()) == []
+        assert not (tmp_path / "home" / ".gunicorn").exists()

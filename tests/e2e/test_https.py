@@ -94,7 +94,14 @@ def test_jwks_verifies_tokens_with_pyjwt(server):
         ssl_context=ssl.create_default_context(cafile=str(server.ca)),
     )
     key = client.get_signing_key_from_jwt(token)
-    assert jwt.decode(token, key.key, algorithms=["ES256"])["email"] == "jwks@example.com"
+    verified = jwt.decode(
+        token,
+        key.key,
+        algorithms=["ES256"],
+        issuer=server.env["TOKEN_ISSUER"],
+        audience=server.env["TOKEN_AUDIENCE"],
+    )
+    assert verified["email"] == "jwks@example.com"
 
 
 def test_fifty_parallel_wrong_passwords_evaluate_five_hashes(server):

@@ -48,9 +48,6 @@ def file_server(
         **server_env(jwt_keys, s3_endpoint, None, tmp_path),
         **S3_CREDENTIALS,
         "API_WORKERS": "1",
-        # gunicorn's control socket is one path per machine: another server's tests
-        # shutting theirs down through it would stop this one.
-        "GUNICORN_CMD_ARGS": "--no-control-socket",
         **extra,
     }
     with running_server(env, tmp_path) as server:

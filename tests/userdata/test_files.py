@@ -1,10 +1,12 @@
 import hashlib
+import importlib
 import io
 import re
 
 import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
+from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
@@ -325,7 +327,11 @@ def test_missing_object_on_download_is_503_not_a_broken_stream(user_client, s3):
 
 def test_local_directory_storage_round_trip(user_client, user_data_dir):
     record = uploaded(user_client)
-    assert record["sloc"].startswith(f"file://{user_data_dir.resolve()}/")
+    stored = UserData.objects.get()
+    # The key within the data directory: nothing of the server's paths.
+    assert record["sloc"] == f"local:{stored.key}"
+    assert str(user_data_dir) not in record["sloc"]
+    assert (user_data_dir / stored.key).read_bytes() == BODY
     response = user_client.get(f"/user/data/{record['data_id']}")
     assert b"".join(response.streaming_content) == BODY
     assert user_client.delete(f"/user/data/{record['data_id']}").status_code == 204
@@ -475,3 +481,30 @@ def test_operator_download_with_storage_down_leaves_no_partial_file(user, s3, tm
         call_command("user_files", "download", "--data-id", data_id, str(target))
     assert failed.value.returncode == EXIT_UNAVAILABLE
     assert list(target.parent.iterdir()) == []
+
+
+def test_old_local_locations_lose_the_server_path(user, user_data_dir):
+    migration = importlib.import_module("userdata.migrations.0002_local_sloc_without_host_path")
+    local = UserData.objects.create(
+        user=user,
+        filename="a.txt",
+        size_in_bytes=1,
+        key="restapi/userdata/1/2026-12-01/aa",
+        sloc=f"file://{user_data_dir}/restapi/userdata/1/2026-12-01/aa",
+        sha256="0" * 64,
+        content_type="text/plain",
+    )
+    in_s3 = UserData.objects.create(
+        user=user,
+        filename="b.txt",
+        size_in_bytes=1,
+        key="restapi/userdata/1/2026-12-01/bb",
+        sloc="s3://bucket/restapi/userdata/1/2026-12-01/bb",
+        sha256="0" * 64,
+        content_type="text/plain",
+    )
+    migration.local_sloc_from_key(django_apps, None)
+    local.refresh_from_db()
+    in_s3.refresh_from_db()
+    assert local.sloc == "local:restapi/userdata/1/2026-12-01/aa"
+    assert in_s3.sloc == "s3://bucket/restapi/userdata/1/2026-12-01/bb"
