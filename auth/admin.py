@@ -3,6 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -54,6 +55,8 @@ admin.site.login_form = AdminLoginForm
 admin.site.site_title = f"{settings.SERVER_NAME_LABEL} admin"
 admin.site.site_header = f"{settings.SERVER_NAME_LABEL} administration"
 admin.site.index_title = "Users, sessions, files and events"
+# Roles are the user's `role`; Django's groups grant nothing here.
+admin.site.unregister(Group)
 
 
 @admin.register(Session)

@@ -351,3 +351,8 @@ def test_users_added_in_the_admin_are_made_as_registration_makes_them(
     assert OutboxEvent.objects.get().event_type == "user.created"
     assert [m.to for m in mail.outbox] == [["new.ops@example.com"]]
     assert LogEntry.objects.get().object_id == str(created.pk)
+
+
+def test_the_admin_offers_no_groups(operator):
+    assert operator.get("/admin/auth/group/").status_code == 404
+    assert b"/admin/auth/" not in operator.get("/admin/").content
