@@ -62,6 +62,7 @@ class Row:
     ours: list[Figure] = field(default_factory=list)
     refs: list[Figure] = field(default_factory=list)
     note: str = ""
+    # Set when the measurement went wrong (errors, no figure): the verdict is FAIL.
     failed: str = ""
 
     def add(self, ours: float | Figure | None = None, ref: float | Figure | None = None) -> None:
@@ -101,7 +102,7 @@ class Row:
         return [
             self.scenario,
             f"{measure} x{rounds}" if rounds > 1 else measure,
-            self.failed or show(ours),
+            show(ours) if self.ours else self.failed,
             show(ref) + (f" ({self.reference})" if self.reference and ref else ""),
             "" if ratio is None else f"{ratio:.2f}",
             self.target.text if self.target else "",
