@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench import events, files, get, login, search, soak
-from bench.report import Row, table
+from bench.report import Row, rounds, table
 from bench.run import Bench
 from bench.services import SUITE_DIR, Stack
 
@@ -157,6 +157,9 @@ def write_results(
     ]
     if notes:
         lines += ["Notes:", "", *notes, ""]
+    lines += ["Each round (ours | reference):", ""]
+    lines += [f"- {row.scenario}, {row.measure}: {rounds(row)}" for row in bench.rows if row.ours]
+    lines.append("")
     lines += ["How each scenario measured:", ""]
     for scenario, methods in bench.methods.items():
         lines += [f"- {scenario}: {method}" for method in methods]

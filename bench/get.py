@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bench import loadgen
 from bench.report import Row, ours_at_most, ratio_at_least
-from bench.run import Bench, generator_note, host_header
+from bench.run import Bench, fail, failures, generator_note, host_header
 from bench.services import Server
 from bench.wrk import Spec, run_wrk
 
@@ -39,7 +39,7 @@ def kinds(system: System) -> list[loadgen.Kind]:
     return [loadgen.Kind(system.name, lambda i: rendered[i % len(rendered)])]
 
 
-def max_rate(bench: Bench, system: System) -> float:
+def max_rate(bench: Bench, system: System, problems: list[str]) -> float:
     outcome = run_wrk(
         system.server,
         system.specs,
@@ -48,20 +48,21 @@ def max_rate(bench: Bench, system: System) -> float:
         work=bench.stack.work,
     )
     if outcome.non_2xx or outcome.socket_errors:
-        raise RuntimeError(
-            f"{system.name}: {outcome.non_2xx} non-2xx, {outcome.socket_errors} socket errors"
+        problems.append(
+            f"wrk on {system.name}: {outcome.non_2xx} non-2xx,"
+            f" {outcome.socket_errors} socket errors"
         )
     return outcome.rate
 
 
-def latency(bench: Bench, system: System, rate: float) -> tuple[tuple[float, ...], loadgen.Result]:
+def latency(bench: Bench, system: System, rate: float) -> loadgen.Result:
     load = loadgen.Load(rate, kinds(system), OPEN_LOOP_CONNECTIONS)
-    result = bench.open_loop(system.server, [load], bench.args.seconds)[0]
-    bad = result.count() - result.statuses[(system.name, 200)]
-    if bad or result.errors:
-        raise RuntimeError(f"{system.name} at {rate:.0f}/s: {bad} non-200, {dict(result.errors)}")
-    figure = tuple(result.percentile(system.name, p) * 1000 for p in (50, 99, 99.9))
-    return figure, result
+    return bench.open_loop(system.server, [load], bench.args.seconds)[0]
+
+
+def percentiles(result: loadgen.Result) -> tuple[float, ...]:
+    names = list(result.latencies) or ["none"]
+    return tuple(result.percentile(names[0], p) * 1000 for p in (50, 99, 99.9))
 
 
 def scenario(bench: Bench) -> None:
@@ -100,22 +101,33 @@ def scenario(bench: Bench) -> None:
                 )
             )
     runs: dict[tuple[float, str], list[loadgen.Result]] = {}
+    problems: dict[str, list[str]] = {ref.name: [] for ref in refs}
     try:
         for _ in range(bench.args.rounds):
-            rates = {system.name: max_rate(bench, system) for system in (ours, *refs)}
+            rates = {}
+            for system in (ours, *refs):
+                found: list[str] = []
+                rates[system.name] = max_rate(bench, system, found)
+                for ref in refs if system is ours else [system]:
+                    problems[ref.name] += found
             for ref in refs:
                 rate_rows[ref.name].add(rates["ours"], rates[ref.name])
             for fraction in FRACTIONS:
-                figure, result = latency(bench, ours, fraction * rates["ours"])
+                result = latency(bench, ours, fraction * rates["ours"])
                 for ref in refs:
-                    ref_figure, ref_result = latency(bench, ref, fraction * rates[ref.name])
-                    latency_rows[(fraction, ref.name)].add(figure, ref_figure)
+                    ref_result = latency(bench, ref, fraction * rates[ref.name])
+                    latency_rows[(fraction, ref.name)].add(
+                        percentiles(result), percentiles(ref_result)
+                    )
                     runs.setdefault((fraction, ref.name), []).extend([result, ref_result])
     finally:
         bench.stack.stop(djoser_server.process)
         bench.stack.stop(bare.server.process)
-        for key, results in runs.items():
-            latency_rows[key].note = generator_note(results)
+    for ref in refs:
+        fail(rate_rows[ref.name], problems[ref.name])
+    for key, results in runs.items():
+        latency_rows[key].note = generator_note(results)
+        fail(latency_rows[key], [p for result in results for p in failures(result)])
     bench.figures["get_max_rate"] = rate_rows[djoser.name].ours_median()[0]  # type: ignore[index]
     bench.method(
         "get",

@@ -110,6 +110,13 @@ class Row:
         ]
 
 
+def rounds(row: Row) -> str:
+    """Every round's figures, ours then the reference's: how much the medians hide."""
+    ours = "; ".join(show(figure) for figure in row.ours)
+    refs = "; ".join(show(figure) for figure in row.refs)
+    return ours + (f" | {refs}" if refs else "")
+
+
 def medians(figures: Sequence[Figure]) -> Figure | None:
     if not figures:
         return None

@@ -283,3 +283,19 @@ def generator_note(results: list[loadgen.Result]) -> str:
     if busy > 0.8:
         note += " (GENERATOR-LIMITED)"
     return note
+
+
+def failures(result: loadgen.Result) -> list[str]:
+    """What went wrong in a run: answers of 400 and more, and requests with no answer."""
+    found = [
+        f"{n}x {kind} {status}"
+        for (kind, status), n in sorted(result.statuses.items())
+        if status >= 400
+    ]
+    return found + [f"{n}x {what}" for what, n in sorted(result.errors.items())]
+
+
+def fail(row: Row, problems: list[str]) -> None:
+    """Marks the row FAIL with what went wrong, keeping its figures."""
+    if problems:
+        row.failed = "; ".join(sorted(set(problems)))[:300]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench import loadgen
 from bench.report import Row, both, faster, ours_at_most
-from bench.run import Bench, host_header
+from bench.run import Bench, fail, failures, host_header
 from bench.services import BenchError
 
 USERS = 1_000_000
@@ -161,9 +161,7 @@ def scenario(bench: Bench) -> None:
     def measure(length: int) -> float:
         kind = search_kind(bench, token, seeded.locals, length)
         result = bench.closed_loop(bench.ours, [kind], 1, bench.args.seconds)
-        bad = result.count() - result.statuses[(kind.name, 200)]
-        if bad or result.errors:
-            problems.append(f"{kind.name}: {bad} non-200, {dict(result.errors)}")
+        problems.extend(failures(result))
         samples[length].append(result.count())
         return result.percentile(kind.name, 99) * 1000
 
@@ -182,8 +180,7 @@ def scenario(bench: Bench) -> None:
             f" measurement; COPY of {USERS:,} users {seeded.seconds:.0f} s, index build"
             f" {min(builds):.0f}-{max(builds):.0f} s"
         )
-        if problems:
-            row.failed = "; ".join(problems)[:200]
+        fail(row, problems)
     bench.method(
         "search",
         f"{USERS:,} users COPYed in (10 random letters, a number, one of {len(DOMAINS)}"
