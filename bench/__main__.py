@@ -125,6 +125,17 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {memory}"
 
 
+def cpu_pressure() -> str:
+    """How contended the cores were (Linux PSI): the share of the last 5 minutes in which
+    some task waited for a core. Other work on the machine shows here."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return ""
+    fields = dict(item.split("=") for item in line.split()[1:])
+    return f"; a task waited for a core {float(fields['avg300']):.0f} % of the last 5 min"
+
+
 def write_results(
     args: argparse.Namespace, bench: Bench, text: str, elapsed: float, argv: list[str]
 ) -> None:
@@ -138,9 +149,9 @@ def write_results(
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- service: `{describe(bench.service_dir)}` ({bench.service_dir})",
         f"- suite: `{describe(SUITE_DIR)}`",
-        f"- machine: {machine()}; load average at the end {load[0]:.1f} / {load[1]:.1f}"
-        f" / {load[2]:.1f}",
-        f"- command: `python -m bench {' '.join(argv)}`".replace("bench ` ", "bench`"),
+        f"- machine: {machine()}; at the end: load average {load[0]:.1f} / {load[1]:.1f}"
+        f" / {load[2]:.1f}{cpu_pressure()}",
+        f"- command: `{' '.join(['python -m bench', *argv])}`",
         f"- rounds: {args.rounds}, {args.seconds:g} s per measurement, soak"
         f" {args.soak_seconds:g} s; run time {elapsed / 60:.1f} min",
         "",
