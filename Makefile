@@ -1,10 +1,11 @@
 # Two commands do all set-up: `make run` starts the HTTPS service, `make test` runs every check.
+# `make bench` runs the benchmark suite (README, "Benchmarks").
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint assets
+.PHONY: run test lint assets bench
 
 # The service's own packages, for `make run`; the test tools come with `make test`.
 $(BIN)/.service: requirements.txt
@@ -37,3 +38,13 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed $(BIN)/helm
 	scripts/test.sh $(ARGS)
+
+# The benchmark suite's own pins (djoser for its reference app, uvloop for its generator).
+$(BIN)/.bench-installed: requirements-bench.txt | $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+# Extra arguments: make bench ARGS="get search --rounds 5 --service-dir ../old-checkout".
+bench: $(BIN)/.installed $(BIN)/.bench-installed
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python -m bench $(ARGS)

@@ -1,5 +1,8 @@
-"""The product's settings with a one-view URLconf: the baseline for bench/http.sh."""
+"""The no-middleware reference: the product's settings with no middleware, no database and
+one JSON view (bench/bare_urls.py), served by the same gunicorn configuration over TLS."""
 
 from restapi.settings import *  # noqa: F403
 
+MIDDLEWARE = []
+DATABASES = {}
 ROOT_URLCONF = "bench.bare_urls"

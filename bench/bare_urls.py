@@ -3,7 +3,7 @@ from django.urls import path
 
 
 def hello(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"msg": "hello"})
+    return JsonResponse({"user_id": 1, "email": "bench@example.com", "msg": "success"})
 
 
 urlpatterns = [path("hello", hello)]

@@ -1,138 +1,126 @@
-#!/usr/bin/env python
-"""Upload and download MB/s through the HTTPS service beside direct boto3, same moto server.
+"""A 256 MiB file up and down through the service beside direct boto3 to the same moto
+server, and how much the workers' RSS grows meanwhile."""
 
-    .venv/bin/python bench/files.py [--mib 256]
-
-Starts moto_server and gunicorn (S3 mode), sends a generated file of --mib MiB each way,
-and prints MB/s for both paths and the worker's peak RSS growth during the upload.
-"""
-
-import argparse
-import hashlib
+import contextlib
+import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import boto3
-import requests
-from common import URL, free_port, register, running_server, session
+from bench.client import Client
+from bench.report import Row, ours_at_most, ratio_at_least
+from bench.run import Bench, proc_status
+from bench.services import BUCKET, BenchError, s3_client
 
 MIB = 1024 * 1024
-BUCKET = "restapi-bench"
+SIZE = 256 * MIB
+BLOCK = os.urandom(MIB)
 
 
 class GeneratedBody:
+    """SIZE bytes, read in whatever amounts the reader asks for, never all in memory."""
+
     def __init__(self, size: int) -> None:
         self.size, self.sent = size, 0
-        self.block = hashlib.sha256(b"bench").digest() * (MIB // 32)
 
-    def __len__(self) -> int:
-        return self.size
-
-    def read(self, amount: int = -1) -> bytes:
+    def read(self, amount: int | None = -1) -> bytes:
         amount = min(MIB if amount is None or amount < 0 else amount, self.size - self.sent)
+        start = self.sent % MIB
         self.sent += amount
-        return (self.block * (amount // len(self.block) + 1))[:amount]
+        return (BLOCK[start:] + BLOCK * (amount // MIB + 1))[:amount]
 
 
-def rss_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return 0
+def reset_peaks(pids: list[int]) -> dict[int, int]:
+    """Each worker's RSS now (KiB), its peak reset to it (clear_refs 5)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return {pid: proc_status(pid, "VmRSS") for pid in pids}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mib", type=int, default=256)
-    args = parser.parse_args()
-    size = args.mib * MIB
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    moto = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "moto_server"),
-            "-H",
-            "127.0.0.1",
-            "-p",
-            endpoint.rsplit(":", 1)[1],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def peak_growth(before: dict[int, int]) -> float:
+    """The largest growth of a worker's peak RSS since reset_peaks, in MiB."""
+    return max(proc_status(pid, "VmHWM") - rss for pid, rss in before.items()) / 1024
+
+
+def upload(client: Client, token: str) -> tuple[float, int]:
+    conn = client.connection()
+    started = time.perf_counter()
+    conn.putrequest("POST", "/user/data")
+    for name, value in {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(SIZE),
+        "filename": "big.bin",
+    }.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    for _ in range(SIZE // MIB):
+        conn.send(BLOCK)
+    response = conn.getresponse()
+    body = response.read()
+    seconds = time.perf_counter() - started
+    if response.status != 201:
+        raise BenchError(f"upload: {response.status} {body[:300]!r}")
+    return seconds, int(json.loads(body)["data"]["data_id"])
+
+
+def download(client: Client, token: str, data_id: int) -> float:
+    conn = client.connection()
+    buffer = memoryview(bytearray(MIB))
+    started = time.perf_counter()
+    conn.request("GET", f"/user/data/{data_id}", headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise BenchError(f"download: {response.status} {response.read()[:300]!r}")
+    received = 0
+    while count := response.readinto(buffer):
+        received += count
+    seconds = time.perf_counter() - started
+    if received != SIZE:
+        raise BenchError(f"downloaded {received} bytes of {SIZE}")
+    return seconds
+
+
+def direct(endpoint: str) -> tuple[float, float]:
+    s3 = s3_client(endpoint)
+    started = time.perf_counter()
+    s3.upload_fileobj(GeneratedBody(SIZE), BUCKET, "bench/direct.bin")
+    up = time.perf_counter() - started
+    started = time.perf_counter()
+    body = s3.get_object(Bucket=BUCKET, Key="bench/direct.bin")["Body"]
+    received = sum(len(chunk) for chunk in body.iter_chunks(MIB))
+    down = time.perf_counter() - started
+    s3.delete_object(Bucket=BUCKET, Key="bench/direct.bin")
+    if received != SIZE:
+        raise BenchError(f"direct download: {received} bytes of {SIZE}")
+    return up, down
+
+
+def scenario(bench: Bench) -> None:
+    (account,) = bench.accounts("files", 1)
+    mb = SIZE / 1e6
+    up = bench.row(Row("files", "256 MiB upload", "MB/s", "direct boto3", ratio_at_least(0.8)))
+    down = bench.row(Row("files", "256 MiB download", "MB/s", "direct boto3", ratio_at_least(0.8)))
+    growth = bench.row(
+        Row("files", "worker peak RSS growth, up + down", "MiB", "", ours_at_most(64, "MiB"))
     )
-    credentials = {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    os.environ.update(credentials)
-    try:
-        for _ in range(100):
-            try:
-                requests.get(endpoint, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket=BUCKET)
-        env = {
-            "S3_DATA_UPLOAD_TO_S3": "1",
-            "S3_DATA_BUCKET": BUCKET,
-            "S3_ENDPOINT_URL": endpoint,
-            "API_WORKERS": "1",
-        }
-        with running_server(env) as server:
-            auth = register("files@example.com")
-            http = session()
-            http.post(f"{URL}/user/data", data=b"warm", headers={**auth, "filename": "warm"})
-            worker = int(
-                Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()[0]
-            )
-            before = rss_kib(worker, "VmRSS")
-            start = time.perf_counter()
-            response = http.post(
-                f"{URL}/user/data",
-                data=GeneratedBody(size),
-                headers={**auth, "filename": "big.bin"},
-            )
-            upload_s = time.perf_counter() - start
-            record = response.json()["data"]
-            growth = (rss_kib(worker, "VmHWM") - before) / 1024
-            start = time.perf_counter()
-            received = 0
-            with http.get(
-                f"{URL}/user/data/{record['data_id']}", headers=auth, stream=True
-            ) as download:
-                for chunk in download.iter_content(MIB):
-                    received += len(chunk)
-            download_s = time.perf_counter() - start
-            if received != size:
-                raise SystemExit(f"downloaded {received} bytes, expected {size}")
-
-        start = time.perf_counter()
-        s3.upload_fileobj(GeneratedBody(size), BUCKET, "direct.bin")
-        direct_up = time.perf_counter() - start
-        start = time.perf_counter()
-        body = s3.get_object(Bucket=BUCKET, Key="direct.bin")["Body"]
-        for _ in body.iter_chunks(MIB):
-            pass
-        direct_down = time.perf_counter() - start
-    finally:
-        moto.terminate()
-        moto.wait()
-    mb = size / 1e6
-    print(f"{args.mib} MiB file")
-    for what, service_s, direct_s in (
-        ("upload  ", upload_s, direct_up),
-        ("download", download_s, direct_down),
-    ):
-        print(
-            f"{what} via HTTPS service: {mb / service_s:7.1f} MB/s"
-            f"   direct boto3: {mb / direct_s:7.1f} MB/s"
-        )
-    print(f"worker peak RSS growth during the upload: {growth:.1f} MiB")
-
-
-if __name__ == "__main__":
-    main()
+    for _ in range(bench.args.rounds):
+        client = bench.client(bench.ours)
+        before = reset_peaks(bench.ours.worker_pids())
+        up_seconds, data_id = upload(client, account.token)
+        down_seconds = download(client, account.token, data_id)
+        growth.add(peak_growth(before))
+        client.expect(204, "DELETE", f"/user/data/{data_id}", token=account.token)
+        client.close()
+        direct_up, direct_down = direct(bench.s3_endpoint)
+        up.add(mb / up_seconds, mb / direct_up)
+        down.add(mb / down_seconds, mb / direct_down)
+    bench.method(
+        "files",
+        "one 256 MiB body of random bytes sent in 1 MiB writes over one HTTPS connection"
+        " (http.client) and read back in 1 MiB reads, then deleted; the reference is"
+        " boto3's upload_fileobj (its default transfer settings) and a streamed get_object"
+        " to the same moto server; RSS growth is the largest rise of a worker's peak RSS"
+        " (VmHWM, reset before each round) over its RSS before the round",
+    )

@@ -10,8 +10,9 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
-from common import BASE_DIR
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 MiB = 1024 * 1024
 
