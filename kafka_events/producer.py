@@ -36,19 +36,30 @@ PURGE_EVERY_SECONDS = 600
 # As librdkafka's linger.ms: commits this close together are published in one pass.
 GATHER_SECONDS = 0.005
 
-# A pass claims in two statements: the keys of the oldest due rows whose advisory locks
-# this transaction takes (one statement for them all; a round trip per key was most of
-# a pass), then every unsent row of those keys in id order (a key's first row may still
-# wait for a retry; the rows after it wait with it). One statement joining the two was
-# slower: PostgreSQL then compares every row with every key.
+# A pass claims in two statements: up to a batch of keys among the oldest due rows, each
+# under an advisory lock this transaction takes (one statement for them all; a round trip
+# per key was most of a pass), then every unsent row of those keys in id order (a key's
+# first row may still wait for a retry; the rows after it wait with it). The keys come
+# from a window of CLAIM_WINDOW_BATCHES batches and a key another pass holds is skipped,
+# so concurrent passes publish different keys instead of all but one finding the oldest
+# batch's keys taken. The LIMIT stops taking locks once it has enough; MATERIALIZED keeps
+# PostgreSQL from moving the lock into the grouping, where it would lock every key of the
+# window. One statement joining the two was slower: PostgreSQL then compares every row
+# with every key.
+CLAIM_WINDOW_BATCHES = 4
 CLAIM_KEYS = """
 WITH due AS (
-    SELECT order_key FROM kafka_outbox
+    SELECT id, order_key FROM kafka_outbox
     WHERE sent_at IS NULL AND next_attempt_at <= %(now)s
-    ORDER BY id LIMIT %(batch)s
+    ORDER BY id LIMIT %(window)s
+), keys AS MATERIALIZED (
+    SELECT order_key FROM due GROUP BY order_key ORDER BY min(id)
 )
-SELECT array_agg(order_key) FROM (SELECT DISTINCT order_key FROM due) AS keys
-WHERE pg_try_advisory_xact_lock(hashtextextended('outbox:' || order_key, 0))
+SELECT array_agg(order_key) FROM (
+    SELECT order_key FROM keys
+    WHERE pg_try_advisory_xact_lock(hashtextextended('outbox:' || order_key, 0))
+    LIMIT %(batch)s
+) AS claimed
 """
 CLAIMED_ROWS = """
 SELECT id, event_id, topic, key, order_key, value, headers, attempts, next_attempt_at
@@ -114,7 +125,8 @@ def _claim(now: datetime) -> list[Pending]:
         ]
     batch = settings.KAFKA_OUTBOX_BATCH
     with connection.cursor() as cursor:
-        cursor.execute(CLAIM_KEYS, {"now": now, "batch": batch})
+        window = batch * CLAIM_WINDOW_BATCHES
+        cursor.execute(CLAIM_KEYS, {"now": now, "batch": batch, "window": window})
         keys = cursor.fetchone()[0]
         if not keys:
             return []

@@ -10,8 +10,11 @@ from restapi.metrics import HASH_SECONDS
 
 
 @cache
-def _hash_slots(size: int) -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(size)
+def _hash_slots(
+    size: int, waiting: int
+) -> tuple[threading.BoundedSemaphore, threading.BoundedSemaphore]:
+    """The process's hash slots, and the places to wait for one."""
+    return threading.BoundedSemaphore(size), threading.BoundedSemaphore(waiting)
 
 
 class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
@@ -22,7 +25,8 @@ class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
 
     Each hash takes PASSWORD_ARGON2_MEMORY_KIB of memory, so a process runs at most
     PASSWORD_HASH_CONCURRENCY at once; a caller that waits PASSWORD_HASH_WAIT_SECONDS
-    without a slot gets 503 instead of pushing the process out of memory.
+    without a slot gets 503 instead of pushing the process out of memory, and so does one
+    that finds PASSWORD_HASH_MAX_WAITING callers waiting already.
     """
 
     @property
@@ -38,9 +42,19 @@ class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
         return settings.PASSWORD_ARGON2_PARALLELISM
 
     def _bounded(self, work: Any, *args: Any) -> Any:
-        slots = _hash_slots(settings.PASSWORD_HASH_CONCURRENCY)
-        if not slots.acquire(timeout=settings.PASSWORD_HASH_WAIT_SECONDS):
-            raise Overloaded()
+        slots, waiting = _hash_slots(
+            settings.PASSWORD_HASH_CONCURRENCY, settings.PASSWORD_HASH_MAX_WAITING
+        )
+        if not slots.acquire(blocking=False):
+            # Each waiter holds a request thread: past PASSWORD_HASH_MAX_WAITING of them,
+            # logins would take the threads every other request needs.
+            if not waiting.acquire(blocking=False):
+                raise Overloaded()
+            try:
+                if not slots.acquire(timeout=settings.PASSWORD_HASH_WAIT_SECONDS):
+                    raise Overloaded()
+            finally:
+                waiting.release()
         try:
             with HASH_SECONDS.time():
                 return work(*args)

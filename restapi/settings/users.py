@@ -21,6 +21,11 @@ PASSWORD_HASH_CONCURRENCY = env_int(
     "PASSWORD_HASH_CONCURRENCY", max(1, _CORES // env_int("API_WORKERS", _CORES))
 )
 PASSWORD_HASH_WAIT_SECONDS = env_int("PASSWORD_HASH_WAIT_SECONDS", 5)
+# Requests that may wait for a slot at once (each holds a request thread), half of the
+# threads: a burst of logins leaves the rest to every other request.
+PASSWORD_HASH_MAX_WAITING = env_int(
+    "PASSWORD_HASH_MAX_WAITING", max(1, env_int("API_THREADS", 8) // 2)
+)
 
 PASSWORD_HASHERS = [
     # Also verifies Django's own argon2 hashes (argon2i too): they share the "argon2" prefix.

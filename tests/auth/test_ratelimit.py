@@ -1,4 +1,5 @@
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -119,7 +120,7 @@ def test_current_password_guesses_are_throttled_too(user, clock):
 def test_hashing_beyond_the_bound_is_503(api, user, settings):
     settings.PASSWORD_HASH_CONCURRENCY = 2
     settings.PASSWORD_HASH_WAIT_SECONDS = 0
-    slots = hashers._hash_slots(2)
+    slots, _ = hashers._hash_slots(2, settings.PASSWORD_HASH_MAX_WAITING)
     taken = [slots.acquire(blocking=False) for _ in range(2)]
     try:
         assert all(taken)
@@ -135,7 +136,26 @@ def test_hashing_beyond_the_bound_is_503(api, user, settings):
 def test_a_waiting_hash_gets_the_slot_when_one_frees(api, user, settings):
     settings.PASSWORD_HASH_CONCURRENCY = 1
     settings.PASSWORD_HASH_WAIT_SECONDS = 5
-    slots = hashers._hash_slots(1)
+    slots, _ = hashers._hash_slots(1, settings.PASSWORD_HASH_MAX_WAITING)
     slots.acquire()
     threading.Timer(0.3, slots.release).start()
+    assert login(api, password=PASSWORD).status_code == 201
+
+
+def test_no_more_wait_for_a_hash_than_the_waiting_room_holds(api, user, settings):
+    """Waiting logins hold request threads: past the waiting room, 503 at once."""
+    settings.PASSWORD_HASH_CONCURRENCY = 1
+    settings.PASSWORD_HASH_MAX_WAITING = 1
+    settings.PASSWORD_HASH_WAIT_SECONDS = 5
+    slots, waiting = hashers._hash_slots(1, 1)
+    slots.acquire()
+    waiting.acquire()  # another request waits already
+    try:
+        started = time.monotonic()
+        response = login(api, password=PASSWORD)
+        assert time.monotonic() - started < 1
+        assert_error(response, 503, "overloaded")
+    finally:
+        waiting.release()
+        slots.release()
     assert login(api, password=PASSWORD).status_code == 201

@@ -1,15 +1,17 @@
 import json
 import threading
 import time
+import uuid
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from kafka_events.models import OutboxEvent
-from kafka_events.producer import Publisher, publisher
+from kafka_events.producer import Publisher, _claim, publisher
 from tests.conftest import PASSWORD, client_for, consume
 from tests.helpers import assert_error
 from users.models import User
@@ -247,3 +249,49 @@ def test_a_wake_up_runs_one_pass_not_one_per_thread(settings, monkeypatch):
         assert len(passes) == 4
     finally:
         pool.stop()
+
+
+def outbox_rows(count: int) -> None:
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(
+            event_id=(event_id := uuid.uuid4()),
+            topic="claims",
+            key=f"user-{number}",
+            order_key=f"user-{number}",
+            event_type="user.updated",
+            value="{}",
+            headers=[["event_id", str(event_id)]],
+        )
+        for number in range(count)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_passes_claim_different_keys(settings):
+    """A pass holding the oldest batch's keys does not leave the next one empty-handed."""
+    settings.KAFKA_OUTBOX_BATCH = 10
+    outbox_rows(30)
+    first_claimed, release = threading.Event(), threading.Event()
+    first: list[str] = []
+
+    def hold_a_claim() -> None:
+        try:
+            with transaction.atomic():
+                first.extend(row.order_key for row in _claim(timezone.now()))
+                first_claimed.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_a_claim)
+    holder.start()
+    try:
+        assert first_claimed.wait(10)
+        with transaction.atomic():
+            second = [row.order_key for row in _claim(timezone.now())]
+    finally:
+        release.set()
+        holder.join()
+    assert len(first) == len(second) == 10
+    assert not set(first) & set(second)
+    assert first == [f"user-{number}" for number in range(10)]
