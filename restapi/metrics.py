@@ -30,6 +30,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     make_wsgi_app,
@@ -46,9 +47,24 @@ from restapi.errors import error_body, json_error, method_not_allowed
 logger = logging.getLogger(__name__)
 
 # The seed's name, kept: requests by method, route pattern and status.
-HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_REQUESTS = Counter(
+    "restapi_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
 HTTP_DURATION = Histogram(
-    "http_request_duration_seconds", "HTTP request duration", ["method", "route"]
+    "restapi_http_request_duration_seconds", "HTTP request duration", ["method", "route"]
+)
+# The Rust service's three families, with its label names and values, for its dashboards.
+SEED_REQUESTS = Counter("http_requests", "Number of HTTP requests.", ["resource", "method"])
+# A counter's samples are named <name>_total, which would break this exact name; a gauge
+# summed over every process that ever ran counts the same.
+SEED_REQUESTS_BY_STATUS = Gauge(
+    "http_requests_total_by_status_code",
+    "Number of HTTP requests.",
+    ["resource", "method", "status_code"],
+    multiprocess_mode="sum",
+)
+SEED_DURATION = Histogram(
+    "http_request_duration_seconds", "HTTP request latencies in seconds", ["resource", "method"]
 )
 LOGINS = Counter("restapi_logins_total", "Login attempts by outcome", ["outcome"])
 LOCKOUTS = Counter("restapi_login_lockouts_total", "Login attempts refused by the account wait")
@@ -256,16 +272,63 @@ def status_label(status_code: int | str) -> str:
     return text if text in STATUSES else OTHER
 
 
+# The Rust service's (resource, method) per route, as its router named them; the routes
+# it did not have are ("unknown", the HTTP method), and it did not count /metrics.
+SEED_ROUTES = {
+    ("POST", "user"): ("user", "post"),
+    ("PUT", "user"): ("user", "put"),
+    ("DELETE", "user"): ("user", "delete"),
+    ("GET", "user/<int:user_id>"): ("user", "get"),
+    ("POST", "user/search"): ("user", "search"),
+    ("GET", "user/verify"): ("user", "consume_verify"),
+    ("POST", "user/verify/resend"): ("user", "create_verify"),
+    ("POST", "user/password/reset"): ("user", "create_otp"),
+    ("POST", "user/password/change"): ("user", "consume_otp"),
+    ("POST", "login"): ("auth", "login"),
+    ("POST", "user/data"): ("data", "upload"),
+    ("PUT", "user/data"): ("data", "put"),
+    ("POST", "user/data/search"): ("data", "search"),
+    ("GET", "user/data/<int:data_id>"): ("data", "get"),
+    ("DELETE", "user/data/<int:data_id>"): ("data", "delete"),
+}
+SEED_METHODS = {"GET": "get", "POST": "post", "PUT": "put", "DELETE": "delete"}
+# Its status_code values: these exactly, the rest of a class as http_20x/40x/50x.
+SEED_STATUSES = frozenset({200, 201, 202, 203, 400, 401, 402, 403, 404, 405, *range(500, 505)})
+SEED_STATUS_CLASSES = {2: "http_20x", 4: "http_40x", 5: "http_50x"}
+
+
+def seed_labels(method: str | None, route: str) -> tuple[str, str]:
+    seed = SEED_ROUTES.get((method or "", route))
+    return seed or ("unknown", SEED_METHODS.get(method or "", "unknown"))
+
+
+def seed_status(status_code: int) -> str:
+    if status_code in SEED_STATUSES:
+        return f"http_{status_code}"
+    return SEED_STATUS_CLASSES.get(status_code // 100, "unsupported")
+
+
 class MetricsMiddleware:
+    """Counts a request once in each family: the product's by route and the Rust
+    service's by resource."""
+
     def __init__(self, get_response):  # type: ignore[no-untyped-def]
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
+        seconds = time.perf_counter() - started
         match = request.resolver_match
         route = match.route if match is not None and match.route != "^" else "unmatched"
         method = method_label(request.method)
         HTTP_REQUESTS.labels(method, route, status_label(response.status_code)).inc()
-        HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+        HTTP_DURATION.labels(method, route).observe(seconds)
+        if route != "metrics":
+            resource, seed_method = seed_labels(request.method, route)
+            SEED_REQUESTS.labels(resource, seed_method).inc()
+            SEED_REQUESTS_BY_STATUS.labels(
+                resource, seed_method, seed_status(response.status_code)
+            ).inc()
+            SEED_DURATION.labels(resource, seed_method).observe(seconds)
         return response

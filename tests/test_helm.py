@@ -531,7 +531,10 @@ def test_the_rendered_pods_migrate_serve_their_probes_and_relay_events(
         token = secret_stores[credentials["name"]][credentials["key"]]
         metrics = pod.get(endpoint["path"], Authorization=f"Bearer {token}")
         assert metrics.status_code == 200
-        assert 'http_requests_total{method="GET",route="health/ready",status="200"}' in metrics.text
+        assert (
+            'restapi_http_requests_total{method="GET",route="health/ready",status="200"}'
+            in metrics.text
+        )
         assert pod.get(endpoint["path"]).status_code == 401
 
         deadline = time.monotonic() + 30

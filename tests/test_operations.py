@@ -7,7 +7,7 @@ from django.db.migrations.executor import MigrationExecutor
 from prometheus_client import REGISTRY
 
 from restapi import health
-from restapi.metrics import serve_metrics, status_label
+from restapi.metrics import seed_labels, seed_status, serve_metrics, status_label
 from tests.conftest import PASSWORD, dev_tls_assets, free_port
 from tests.helpers import assert_error, counted
 from users.signals import announce
@@ -67,7 +67,7 @@ def test_metrics_count_requests_logins_and_hashing(api, user):
         line.startswith('restapi_logins_total{outcome="invalid_credentials"}') for line in lines
     )
     assert any(
-        line.startswith('http_requests_total{method="POST",route="login",status="201"}')
+        line.startswith('restapi_http_requests_total{method="POST",route="login",status="201"}')
         for line in lines
     )
     assert any(line.startswith("restapi_password_hash_seconds_count") for line in lines)
@@ -99,7 +99,7 @@ def test_metrics_token_protects_metrics(api, settings):
     settings.METRICS_TOKEN = "scrape-secret"
     assert_error(api.get("/metrics"), 401, "not_authenticated")
     assert_error(api.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong"), 401, "not_authenticated")
-    assert metric(api, "http_requests_total", HTTP_AUTHORIZATION="Bearer scrape-secret")
+    assert metric(api, "restapi_http_requests_total", HTTP_AUTHORIZATION="Bearer scrape-secret")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -123,17 +123,86 @@ def test_the_relay_metrics_server_hands_back_its_database_connections(tmp_path, 
 
 def test_made_up_methods_and_statuses_are_labelled_from_fixed_sets(api):
     other = {"method": "other", "route": "unmatched", "status": "404"}
-    before = counted("http_requests_total", **other)
+    before = counted("restapi_http_requests_total", **other)
     histogram = {"method": "other", "route": "unmatched"}
-    before_histogram = counted("http_request_duration_seconds_count", **histogram)
+    before_histogram = counted("restapi_http_request_duration_seconds_count", **histogram)
     for method in ("MADEUP", "FOO", "PROPFIND"):
         api.generic(method, "/no/such/path")
-    assert counted("http_requests_total", **other) == before + 3
-    assert counted("http_request_duration_seconds_count", **histogram) == before_histogram + 3
+    assert counted("restapi_http_requests_total", **other) == before + 3
+    assert (
+        counted("restapi_http_request_duration_seconds_count", **histogram) == before_histogram + 3
+    )
     assert (
         REGISTRY.get_sample_value(
-            "http_requests_total", {"method": "MADEUP", "route": "unmatched", "status": "404"}
+            "restapi_http_requests_total",
+            {"method": "MADEUP", "route": "unmatched", "status": "404"},
         )
         is None
     )
     assert (status_label(404), status_label(599), status_label("abc")) == ("404", "other", "other")
+
+
+def test_the_rust_services_families_count_each_request_once_with_its_labels(api, user):
+    def seeds(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0
+
+    login = {"resource": "auth", "method": "login"}
+    get = {"resource": "user", "method": "get"}
+    before = {
+        "logins": seeds("http_requests_total", **login),
+        "created": seeds("http_requests_total_by_status_code", **login, status_code="http_201"),
+        "refused": seeds("http_requests_total_by_status_code", **login, status_code="http_401"),
+        "timed": seeds("http_request_duration_seconds_count", **login),
+        "gets": seeds("http_requests_total", **get),
+        "metrics": seeds("http_requests_total", resource="unknown", method="get"),
+    }
+    api.post("/login", {"email": user.email, "password": PASSWORD}, format="json")
+    api.post("/login", {"email": user.email, "password": "wrong one"}, format="json")
+    api.get(f"/user/{user.pk}")  # 401 without a token, still user/get
+    api.get("/metrics")
+    assert seeds("http_requests_total", **login) == before["logins"] + 2
+    assert seeds("http_request_duration_seconds_count", **login) == before["timed"] + 2
+    assert seeds("http_request_duration_seconds_sum", **login) > 0
+    assert seeds("http_requests_total_by_status_code", **login, status_code="http_201") == (
+        before["created"] + 1
+    )
+    assert seeds("http_requests_total_by_status_code", **login, status_code="http_401") == (
+        before["refused"] + 1
+    )
+    assert seeds("http_requests_total", **get) == before["gets"] + 1
+    # /metrics itself is not counted, as the Rust service did not count it.
+    assert seeds("http_requests_total", resource="unknown", method="get") == before["metrics"]
+    text = api.get("/metrics").content.decode()
+    assert "# TYPE http_request_duration_seconds histogram" in text
+    assert (
+        'http_requests_total_by_status_code{method="login",resource="auth",status_code="http_201"} '
+        in text
+    )
+    assert 'http_requests_total{method="login",resource="auth"} ' in text
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "labels"),
+    [
+        ("POST", "user/data", ("data", "upload")),
+        ("GET", "user/verify", ("user", "consume_verify")),
+        ("POST", "user/password/reset", ("user", "create_otp")),
+        ("GET", "user/sessions", ("unknown", "get")),
+        ("PATCH", "user", ("unknown", "unknown")),
+    ],
+)
+def test_rust_resource_and_method_per_route(method, route, labels):
+    assert seed_labels(method, route) == labels
+
+
+def test_rust_status_code_values_come_from_its_set():
+    assert [seed_status(code) for code in (200, 204, 401, 409, 429, 503, 599, 302)] == [
+        "http_200",
+        "http_20x",
+        "http_401",
+        "http_40x",
+        "http_40x",
+        "http_503",
+        "http_50x",
+        "unsupported",
+    ]

@@ -48,7 +48,9 @@ def test_metrics_are_the_sum_over_every_worker(server):
     count = next(
         float(line.split()[1])
         for line in text.splitlines()
-        if line.startswith('http_requests_total{method="GET",route="health/live",status="200"}')
+        if line.startswith(
+            'restapi_http_requests_total{method="GET",route="health/live",status="200"}'
+        )
     )
     assert count == 40
 
