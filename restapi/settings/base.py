@@ -79,7 +79,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["restapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "restapi.errors.exception_handler",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "restapi.negotiation.FirstRenderer",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "restapi.negotiation.JsonNegotiation",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
     "DEFAULT_SCHEMA_CLASS": "restapi.schema.AutoSchema",
