@@ -30,6 +30,11 @@ def shaped(serializer_class: type[Serializer[Any]], instance: Any) -> dict[str, 
     return dict(_renderer(serializer_class).to_representation(instance))
 
 
+def with_msg(body: dict[str, Any], msg: str) -> dict[str, Any]:
+    body["msg"] = msg
+    return body
+
+
 def page_body(
     items_field: str, page: Page[Any], serializer_class: type[Serializer[Any]]
 ) -> dict[str, Any]:

@@ -126,7 +126,7 @@ def test_an_upload_keeps_its_raw_body_whatever_its_label(user, label):
     body = b"a=1&b=2"
     response = client.generic("POST", "/user/data", body, content_type=label, HTTP_FILENAME="f")
     assert response.status_code == 201, response.content
-    download = client.get(f"/user/data/{response.json()['data']['data_id']}")
+    download = client.get(f"/user/data/{response.json()['data_id']}")
     assert b"".join(download.streaming_content) == body
 
 

@@ -22,6 +22,13 @@ class DataOutput(serializers.Serializer[UserData]):
     updated_at = serializers.DateTimeField()
 
 
+class DataMessage(DataOutput):
+    """A data record with a `msg`: the upload's answer, at the top level as the Rust
+    service's was."""
+
+    msg = serializers.CharField()
+
+
 class UploadHeaders(serializers.Serializer[None]):
     """The metadata an upload carries in headers (the body is the file)."""
 

@@ -14,10 +14,16 @@ from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
-from restapi.views import AuthenticatedRequest, page_body, shaped, valid
+from restapi.views import AuthenticatedRequest, page_body, shaped, valid, with_msg
 from userdata import selectors, services, storage
 from userdata.models import UserData
-from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
+from userdata.serializers import (
+    DataMessage,
+    DataOutput,
+    DataSearchInput,
+    DataUpdateInput,
+    UploadHeaders,
+)
 from users.signals import announce_read
 
 
@@ -95,7 +101,8 @@ class DataView(APIView):
                 {"type": "string", "format": "binary", "minLength": 1}
             )
         },
-        responses={201: DATA_RECORD, **errors(400, 403, 404, 408, 411, 413, 503)},
+        # The record's fields at the top level, as the Rust service answered.
+        responses={201: DataMessage, **errors(400, 403, 404, 408, 411, 413, 503)},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         length = content_length(request)
@@ -103,7 +110,7 @@ class DataView(APIView):
         owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
         record = services.file_upload(owner=owner, body=request.stream, length=length, **headers)
         return Response(
-            {"data": shaped(DataOutput, record), "msg": "success"}, status=status.HTTP_201_CREATED
+            with_msg(shaped(DataOutput, record), "success"), status=status.HTTP_201_CREATED
         )
 
     @extend_schema(

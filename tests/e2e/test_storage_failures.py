@@ -298,7 +298,7 @@ def test_a_download_holds_its_slot_until_its_client_goes_away(moto_server, user,
     start = len(moto_server.log.read_text())
     created, _ = upload(moto_server, token, b"d" * (8 * MIB))
     assert created.status_code == 201, created.text
-    data_id = created.json()["data"]["data_id"]
+    data_id = created.json()["data_id"]
     reading = threading.Event()
     reading.set()
     with raw_tls(moto_server) as sock:
