@@ -70,7 +70,10 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-DATA_RECORD = envelope("DataRecordOutput", data=DataOutput())
+def record_body(record: UserData) -> dict[str, Any]:
+    return with_msg(shaped(DataOutput, record), "success")
+
+
 UPLOAD_HEADERS = [
     OpenApiParameter(
         "filename",
@@ -109,20 +112,19 @@ class DataView(APIView):
         headers = upload_headers(request)
         owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
         record = services.file_upload(owner=owner, body=request.stream, length=length, **headers)
-        return Response(
-            with_msg(shaped(DataOutput, record), "success"), status=status.HTTP_201_CREATED
-        )
+        return Response(record_body(record), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="data_update",
         request=DataUpdateInput,
-        responses={200: DATA_RECORD, **errors(400, 404)},
+        # The record under `data`, as the Rust service answered an update.
+        responses={200: envelope("DataRecordOutput", data=DataMessage()), **errors(400, 404)},
     )
     def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(DataUpdateInput, request)
         record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
         record = services.file_update(record=record, **data)
-        return Response({"data": shaped(DataOutput, record), "msg": "success"})
+        return Response({"data": record_body(record), "msg": "success"})
 
 
 class DataSearchView(APIView):
@@ -130,7 +132,7 @@ class DataSearchView(APIView):
         operation_id="data_search",
         request=DataSearchInput,
         responses={
-            200: page_envelope("DataSearchOutput", "data", DataOutput(many=True)),
+            200: page_envelope("DataSearchOutput", "data", DataMessage(many=True)),
             **errors(400, 403),
         },
     )
@@ -138,7 +140,7 @@ class DataSearchView(APIView):
         query = valid(DataSearchInput, request)
         page = selectors.file_search(actor=request.user, **query)
         announce_read(request.user, "user.data.searched", found=len(page.items))
-        return Response(page_body("data", page, DataOutput))
+        return Response(page_body("data", page, DataOutput, item_msg="success"))
 
 
 def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
