@@ -19,9 +19,9 @@ JSON. So do the views that parse JSON here, with three limits:
   preflight, and they stay a 415 for it as before.
 
 Why this is safe: every other view authenticates with a bearer token, which a browser
-never adds by itself, and the service answers no CORS preflight, so no other site's page
-can send one. A form post from another site reaches only the unauthenticated routes, and
-the last limit refuses it there too.
+never adds by itself, and the service sends no CORS headers, so a browser lets no other
+site's page send one. A form post from another site reaches only the unauthenticated
+routes, and the last limit refuses it there too.
 """
 
 from collections.abc import Iterable

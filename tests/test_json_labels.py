@@ -91,6 +91,18 @@ def test_a_browsers_own_json_is_read_from_any_site(api, user):
     assert login(api, body, "application/json", **cross).status_code == 201
 
 
+def test_no_other_site_may_send_a_token_or_json(api):
+    """No CORS headers: a browser refuses other sites' preflighted requests (a bearer
+    token, an application/json body), so they never leave the browser."""
+    preflight = api.options(
+        "/user/search",
+        HTTP_ORIGIN="https://evil.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+    )
+    assert not [name for name in preflight.headers if name.lower().startswith("access-control")]
+
+
 class CookieView(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [AllowAny]
