@@ -399,6 +399,16 @@ def test_reconcile_finds_and_removes_orphans_both_ways(user_client, s3, settings
     assert multipart_uploads(s3) == []
 
 
+def test_reconcile_leaves_rows_under_an_earlier_prefix_alone(user_client, s3, settings):
+    """After S3_DATA_PREFIX changes, the rows stored under the old one still have objects."""
+    earlier = uploaded(user_client)
+    UserData.objects.filter(pk=earlier["data_id"]).update(created_at="2000-01-01T00:00:00Z")
+    settings.S3_DATA_PREFIX = "a/new/prefix"
+    call_command("reconcile_storage", "--grace-minutes", "0", "--delete")
+    assert UserData.objects.filter(pk=earlier["data_id"]).exists()
+    assert objects(s3) == [UserData.objects.get().key]
+
+
 def test_reconcile_says_what_it_found_of_how_many(user_client, s3, settings):
     uploaded(user_client)
     orphan = f"{settings.S3_DATA_PREFIX}/1/2000/01/01/orphan"
