@@ -186,7 +186,7 @@ def writer_files(bench: Bench) -> list[tuple[Account, int]]:
             token=account.token,
             headers={"filename": "small.csv", "Content-Type": "text/csv"},
         )
-        made.append((account, int(answer["data"]["data_id"])))
+        made.append((account, int(answer["data_id"])))
     client.close()
     return made
 

@@ -62,7 +62,7 @@ def upload(client: Client, token: str) -> tuple[float, int]:
     seconds = time.perf_counter() - started
     if response.status != 201:
         raise BenchError(f"upload: {response.status} {body[:300]!r}")
-    return seconds, int(json.loads(body)["data"]["data_id"])
+    return seconds, int(json.loads(body)["data_id"])
 
 
 def download(client: Client, token: str, data_id: int) -> float:

@@ -112,7 +112,7 @@ def scenario(bench: Bench) -> None:
             token=account.token,
             headers={"filename": "soak.csv", "Content-Type": "text/csv"},
         )
-        files.append((account, int(answer["data"]["data_id"])))
+        files.append((account, int(answer["data_id"])))
     client.close()
     most = run_wrk(
         bench.ours,

@@ -50,7 +50,9 @@ BODY_ERRORS = {
     400: "Invalid input; the body is not JSON, or is nested more than "
     f"{settings.JSON_MAX_DEPTH} levels deep",
     413: f"The body is over {settings.JSON_BODY_MAX_BYTES} bytes",
-    415: "The body is not labelled application/json",
+    # restapi/negotiation.py: what curl -d and other clients label JSON is read as JSON.
+    415: "The body is labelled neither application/json nor form data, text/plain or "
+    "nothing (all read as JSON), or a browser sent one of the last from another site",
 }
 DATABASE_DOWN = "The database is down, or the service is overloaded (see Retry-After)"
 # The only operations that never touch the database (their 503 would be a lie).

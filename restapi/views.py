@@ -30,11 +30,18 @@ def shaped(serializer_class: type[Serializer[Any]], instance: Any) -> dict[str, 
     return dict(_renderer(serializer_class).to_representation(instance))
 
 
+def with_msg(body: dict[str, Any], msg: str) -> dict[str, Any]:
+    body["msg"] = msg
+    return body
+
+
 def page_body(
-    items_field: str, page: Page[Any], serializer_class: type[Serializer[Any]]
+    items_field: str, page: Page[Any], serializer_class: type[Serializer[Any]], *, item_msg: str
 ) -> dict[str, Any]:
+    """A page of search results. Each item has a `msg` of its own, as the Rust service's
+    had: its response types require one, so clients built on them can read the page."""
     return {
-        items_field: [shaped(serializer_class, item) for item in page.items],
+        items_field: [with_msg(shaped(serializer_class, item), item_msg) for item in page.items],
         "next_cursor": page.next_cursor,
         "msg": "success",
     }

@@ -194,8 +194,9 @@ def events_on(settings):
 
 def test_the_admin_names_the_service(operator, settings):
     page = operator.get("/admin/").content.decode()
-    assert "<title>Users, sessions, files and events | restapi admin</title>" in page
-    assert "restapi administration" in page
+    label = settings.SERVER_NAME_LABEL
+    assert f"<title>Users, sessions, files and events | {label} admin</title>" in page
+    assert f"{label} administration" in page
     assert "Django" not in page.split("<body")[0]
     assert "Django administration" not in page
 

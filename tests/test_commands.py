@@ -140,7 +140,7 @@ def test_bad_input_is_one_line_and_exit_2_never_a_traceback(args, message):
 def test_progress_on_a_terminal_is_one_line_redrawn(user_data_dir):
     """Without a terminal a short run prints only its summary; on one, its counts too."""
     for number in range(3):
-        orphan = user_data_dir / "restapi" / "userdata" / "1" / f"orphan-{number}"
+        orphan = user_data_dir / settings.S3_DATA_PREFIX / "1" / f"orphan-{number}"
         orphan.parent.mkdir(parents=True, exist_ok=True)
         orphan.write_bytes(b"x")
     env = {"USER_DATA_DIR": str(user_data_dir), "S3_DATA_UPLOAD_TO_S3": "0"}
@@ -198,7 +198,7 @@ def test_storage_that_stops_answering_is_one_line_after_its_timeout(hung_s3):
     assert code == EXIT_UNAVAILABLE and out == "" and "Traceback" not in err
     # Before it, only botocore's INFO line about where it found credentials.
     assert err.splitlines()[-1].startswith(
-        f"CommandError: Storage failed (s3://{S3_BUCKET}/restapi/userdata): Read timeout"
+        f"CommandError: Storage failed (s3://{S3_BUCKET}/{settings.S3_DATA_PREFIX}): Read timeout"
     )
 
 

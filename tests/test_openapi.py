@@ -127,7 +127,7 @@ def test_real_responses_conform_to_the_schema(spec, api, admin, user_data_dir, s
         "POST", "/user/data", b"data", content_type="text/plain", HTTP_FILENAME="d.txt"
     )
     conforms(spec, "post", "/user/data", upload)
-    data_id = upload.json()["data"]["data_id"]
+    data_id = upload.json()["data_id"]
     conforms(
         spec,
         "put",
@@ -165,7 +165,7 @@ def test_every_other_operation_answers_as_documented(spec, api, user, user_data_
     upload = client.generic(
         "POST", "/user/data", b"data", content_type="text/plain", HTTP_FILENAME="d.txt"
     )
-    path = f"/user/data/{upload.json()['data']['data_id']}"
+    path = f"/user/data/{upload.json()['data_id']}"
     assert conforms(spec, "get", "/user/data/{data_id}", client.get(path)) == 200
     assert conforms(spec, "delete", "/user/data/{data_id}", client.delete(path)) == 204
     assert conforms(spec, "delete", "/user/data/{data_id}", client.delete(path)) == 404
@@ -263,7 +263,7 @@ def test_the_download_documents_any_content_type(spec, user, user_data_dir):
     upload = client.generic(
         "POST", "/user/data", b"a,b", content_type="text/csv", HTTP_FILENAME="d.csv"
     )
-    response = client.get(f"/user/data/{upload.json()['data']['data_id']}")
+    response = client.get(f"/user/data/{upload.json()['data_id']}")
     assert response["Content-Type"] == "text/csv"
     assert conforms(spec, "get", "/user/data/{data_id}", response) == 200
 

@@ -22,6 +22,13 @@ class DataOutput(serializers.Serializer[UserData]):
     updated_at = serializers.DateTimeField()
 
 
+class DataMessage(DataOutput):
+    """A data record with a `msg` of its own: the Rust service's upload answer (at the top
+    level) and its ModelUserData (in update and search answers)."""
+
+    msg = serializers.CharField()
+
+
 class UploadHeaders(serializers.Serializer[None]):
     """The metadata an upload carries in headers (the body is the file)."""
 
@@ -52,5 +59,6 @@ class DataSearchInput(serializers.Serializer[None]):
     encoding = StrictCharField(max_length=64, required=False, allow_blank=True)
     above_bytes = serializers.IntegerField(min_value=0, required=False)
     below_bytes = serializers.IntegerField(min_value=0, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    # The Rust service answered the newest 100 matches; the first page is the same.
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
     cursor = StrictCharField(max_length=200, required=False)

@@ -14,10 +14,16 @@ from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
-from restapi.views import AuthenticatedRequest, page_body, shaped, valid
+from restapi.views import AuthenticatedRequest, page_body, shaped, valid, with_msg
 from userdata import selectors, services, storage
 from userdata.models import UserData
-from userdata.serializers import DataOutput, DataSearchInput, DataUpdateInput, UploadHeaders
+from userdata.serializers import (
+    DataMessage,
+    DataOutput,
+    DataSearchInput,
+    DataUpdateInput,
+    UploadHeaders,
+)
 from users.signals import announce_read
 
 
@@ -64,7 +70,10 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-DATA_RECORD = envelope("DataRecordOutput", data=DataOutput())
+def record_body(record: UserData) -> dict[str, Any]:
+    return with_msg(shaped(DataOutput, record), "success")
+
+
 UPLOAD_HEADERS = [
     OpenApiParameter(
         "filename",
@@ -95,27 +104,27 @@ class DataView(APIView):
                 {"type": "string", "format": "binary", "minLength": 1}
             )
         },
-        responses={201: DATA_RECORD, **errors(400, 403, 404, 408, 411, 413, 503)},
+        # The record's fields at the top level, as the Rust service answered.
+        responses={201: DataMessage, **errors(400, 403, 404, 408, 411, 413, 503)},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         length = content_length(request)
         headers = upload_headers(request)
         owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
         record = services.file_upload(owner=owner, body=request.stream, length=length, **headers)
-        return Response(
-            {"data": shaped(DataOutput, record), "msg": "success"}, status=status.HTTP_201_CREATED
-        )
+        return Response(record_body(record), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="data_update",
         request=DataUpdateInput,
-        responses={200: DATA_RECORD, **errors(400, 404)},
+        # The record under `data`, as the Rust service answered an update.
+        responses={200: envelope("DataRecordOutput", data=DataMessage()), **errors(400, 404)},
     )
     def put(self, request: AuthenticatedRequest) -> Response:
         data = valid(DataUpdateInput, request)
         record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
         record = services.file_update(record=record, **data)
-        return Response({"data": shaped(DataOutput, record), "msg": "success"})
+        return Response({"data": record_body(record), "msg": "success"})
 
 
 class DataSearchView(APIView):
@@ -123,7 +132,7 @@ class DataSearchView(APIView):
         operation_id="data_search",
         request=DataSearchInput,
         responses={
-            200: page_envelope("DataSearchOutput", "data", DataOutput(many=True)),
+            200: page_envelope("DataSearchOutput", "data", DataMessage(many=True)),
             **errors(400, 403),
         },
     )
@@ -131,7 +140,7 @@ class DataSearchView(APIView):
         query = valid(DataSearchInput, request)
         page = selectors.file_search(actor=request.user, **query)
         announce_read(request.user, "user.data.searched", found=len(page.items))
-        return Response(page_body("data", page, DataOutput))
+        return Response(page_body("data", page, DataOutput, item_msg="success"))
 
 
 def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:

@@ -65,7 +65,8 @@ class UserSearchInput(serializers.Serializer[None]):
     email = StrictCharField(min_length=3, max_length=254, trim_whitespace=False)
     state = serializers.ChoiceField(choices=UserState.values, required=False)
     verified = serializers.IntegerField(min_value=0, max_value=1, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    # The Rust service answered the newest 100 matches; the first page is the same.
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
     cursor = StrictCharField(max_length=200, required=False)
 
 

@@ -123,7 +123,7 @@ class UserSearchView(APIView):
         operation_id="user_search",
         request=UserSearchInput,
         responses={
-            200: page_envelope("UserSearchOutput", "users", UserOutput(many=True)),
+            200: page_envelope("UserSearchOutput", "users", UserMessage(many=True)),
             **errors(400),
         },
     )
@@ -131,7 +131,8 @@ class UserSearchView(APIView):
         query = valid(UserSearchInput, request)
         page = selectors.user_search(actor=request.user, **query)
         announce_read(request.user, "user.searched", email=query["email"], found=len(page.items))
-        return Response(page_body("users", page, UserOutput))
+        # The Rust service's search items carried an empty msg.
+        return Response(page_body("users", page, UserOutput, item_msg=""))
 
 
 class VerifyView(APIView):

@@ -9,7 +9,8 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S10
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 
 SERVER_NAME_API = env_str("SERVER_NAME_API", "api")
-SERVER_NAME_LABEL = env_str("SERVER_NAME_LABEL", "restapi")
+# The Rust service's default (README, Configuration): the admin site's title.
+SERVER_NAME_LABEL = env_str("SERVER_NAME_LABEL", "rust-restapi")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "*" if DEBUG else "")
 
@@ -79,7 +80,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["restapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "restapi.errors.exception_handler",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "restapi.negotiation.FirstRenderer",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "restapi.negotiation.JsonNegotiation",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
     "DEFAULT_SCHEMA_CLASS": "restapi.schema.AutoSchema",

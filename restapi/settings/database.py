@@ -32,7 +32,8 @@ if POSTGRES_ENDPOINT:
             "ENGINE": "django.db.backends.postgresql",
             "HOST": _host or "127.0.0.1",
             "PORT": _port or "5432",
-            "NAME": env_str("DB_NAME", "restapi"),
+            # The Rust service's database name; its tables are not this service's.
+            "NAME": env_str("DB_NAME", "mydb"),
             "USER": env_str("POSTGRES_USERNAME", "datawriter"),
             "PASSWORD": env_str("POSTGRES_PASSWORD"),
             "OPTIONS": _options,

@@ -15,9 +15,10 @@ KAFKA_LOG_LABEL = env_str("KAFKA_LOG_LABEL", "restapi")
 KAFKA_BROKERS = env_str("KAFKA_BROKERS")
 KAFKA_TOPICS = env_list("KAFKA_TOPICS")
 KAFKA_USER_EVENTS_TOPIC = env_str("KAFKA_USER_EVENTS_TOPIC", "user.events")
-KAFKA_NUM_THREADS = env_int("KAFKA_NUM_THREADS", 2)
+# The Rust service's thread pool defaults (kafka-threadpool): 5 threads, idle 0.5 s.
+KAFKA_NUM_THREADS = env_int("KAFKA_NUM_THREADS", 5)
 KAFKA_PUBLISH_RETRY_INTERVAL_SEC = env_float("KAFKA_PUBLISH_RETRY_INTERVAL_SEC", 1.0)
-KAFKA_PUBLISH_IDLE_INTERVAL_SEC = env_float("KAFKA_PUBLISH_IDLE_INTERVAL_SEC", 1.0)
+KAFKA_PUBLISH_IDLE_INTERVAL_SEC = env_float("KAFKA_PUBLISH_IDLE_INTERVAL_SEC", 0.5)
 # How long librdkafka keeps trying one message before its delivery report says it failed.
 KAFKA_MESSAGE_TIMEOUT_MS = env_int("KAFKA_MESSAGE_TIMEOUT_MS", 30000)
 KAFKA_OUTBOX_BATCH = env_int("KAFKA_OUTBOX_BATCH", 500)

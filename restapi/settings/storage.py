@@ -13,7 +13,9 @@ def _positive(name: str, default: int) -> int:
 # 1 stores user files in S3 (the seed had this switch inverted); 0 in USER_DATA_DIR.
 S3_DATA_UPLOAD_TO_S3 = env_bool("S3_DATA_UPLOAD_TO_S3", default=False)
 S3_DATA_BUCKET = env_str("S3_DATA_BUCKET")
-S3_DATA_PREFIX = env_str("S3_DATA_PREFIX", "restapi/userdata").strip("/")
+# The Rust service's prefix. A row keeps the key it was stored under, so changing this
+# moves only new uploads (README: what reconcile_storage then needs).
+S3_DATA_PREFIX = env_str("S3_DATA_PREFIX", "user/data/file").strip("/")
 S3_STORAGE_CLASS = env_str("S3_STORAGE_CLASS", "STANDARD")
 S3_REGION = (
     env_str("S3_REGION") or env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION", "us-east-1")

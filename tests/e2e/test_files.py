@@ -52,7 +52,7 @@ def test_large_upload_and_download_stream_with_flat_memory(server):
         headers={**auth, "filename": "big.bin", "Content-Type": "application/octet-stream"},
     )
     assert response.status_code == 201, response.text
-    record = response.json()["data"]
+    record = response.json()
     assert record["size_in_bytes"] == 200 * MIB
     assert record["sha256"] == body.digest.hexdigest()
     growth_mib = max(memory_kib(pid, "VmHWM") - rss for pid, rss in before.items()) / 1024
@@ -81,7 +81,7 @@ def test_metadata_headers_work_with_dashes_and_underscores(server, spelling):
         headers={**auth, "filename": "t.csv", spelling: "csv", "comments": "via " + spelling},
     )
     assert response.status_code == 201, response.text
-    record = response.json()["data"]
+    record = response.json()
     assert record["data_type"] == "csv"
     key = record["sloc"].removeprefix(f"s3://{S3_BUCKET}/")
     stored = s3_client(server.env["S3_ENDPOINT_URL"]).get_object(Bucket=S3_BUCKET, Key=key)

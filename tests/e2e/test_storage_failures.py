@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.conf import settings
 
 from tests.conftest import (
     S3_BUCKET,
@@ -123,7 +124,7 @@ def stored_row(user: Any) -> UserData:
         user=user,
         filename="f.bin",
         size_in_bytes=5,
-        key=f"restapi/userdata/{user.pk}/2026/01/01/{os.urandom(16).hex()}",
+        key=f"{settings.S3_DATA_PREFIX}/{user.pk}/2026/01/01/{os.urandom(16).hex()}",
         sloc="s3://restapi-test/x",
         sha256="0" * 64,
         content_type="application/octet-stream",
@@ -244,7 +245,7 @@ def test_over_the_cap_an_upload_is_refused_before_its_body_is_read(hung_server, 
 
 def leftovers(server: Server, user: Any) -> tuple[list[str], list[str]]:
     client = s3_client(server.env["S3_ENDPOINT_URL"])
-    prefix = f"restapi/userdata/{user.pk}/"
+    prefix = f"{settings.S3_DATA_PREFIX}/{user.pk}/"
     stored = client.list_objects_v2(Bucket=S3_BUCKET, Prefix=prefix).get("Contents", [])
     parts = client.list_multipart_uploads(Bucket=S3_BUCKET, Prefix=prefix).get("Uploads", [])
     return [item["Key"] for item in stored], [item["Key"] for item in parts]
@@ -298,7 +299,7 @@ def test_a_download_holds_its_slot_until_its_client_goes_away(moto_server, user,
     start = len(moto_server.log.read_text())
     created, _ = upload(moto_server, token, b"d" * (8 * MIB))
     assert created.status_code == 201, created.text
-    data_id = created.json()["data"]["data_id"]
+    data_id = created.json()["data_id"]
     reading = threading.Event()
     reading.set()
     with raw_tls(moto_server) as sock:

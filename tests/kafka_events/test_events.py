@@ -75,7 +75,7 @@ def test_every_event_type_reaches_kafka_with_key_headers_and_envelope(
     upload = client.generic(
         "POST", "/user/data", b"bytes", content_type="text/plain", HTTP_FILENAME="f.txt"
     )
-    data_id = upload.json()["data"]["data_id"]
+    data_id = upload.json()["data_id"]
     client.put("/user/data", {"data_id": data_id, "comments": "c"}, format="json")
     client.delete(f"/user/data/{data_id}")
     with deliver():

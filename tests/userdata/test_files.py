@@ -38,7 +38,7 @@ def multipart_uploads(s3):
 def uploaded(client, **kwargs):
     response = upload(client, **kwargs)
     assert response.status_code == 201, response.content
-    return response.json()["data"]
+    return response.json()
 
 
 def test_upload_streams_to_s3_with_a_server_made_key(user_client, user, s3, settings):
@@ -49,7 +49,8 @@ def test_upload_streams_to_s3_with_a_server_made_key(user_client, user, s3, sett
         HTTP_ENCODING="utf-8",
         HTTP_COMMENTS="first",
     )
-    assert record["user_id"] == user.pk
+    # The record at the top level, as the Rust service answered an upload.
+    assert (record["user_id"], record["msg"]) == (user.pk, "success")
     assert (record["filename"], record["data_type"], record["encoding"], record["comments"]) == (
         "notes.txt",
         "notes",
@@ -396,6 +397,16 @@ def test_reconcile_finds_and_removes_orphans_both_ways(user_client, s3, settings
     assert objects(s3) == [UserData.objects.get().key]
     assert UserData.objects.get().pk == kept["data_id"]
     assert multipart_uploads(s3) == []
+
+
+def test_reconcile_leaves_rows_under_an_earlier_prefix_alone(user_client, s3, settings):
+    """After S3_DATA_PREFIX changes, the rows stored under the old one still have objects."""
+    earlier = uploaded(user_client)
+    UserData.objects.filter(pk=earlier["data_id"]).update(created_at="2000-01-01T00:00:00Z")
+    settings.S3_DATA_PREFIX = "a/new/prefix"
+    call_command("reconcile_storage", "--grace-minutes", "0", "--delete")
+    assert UserData.objects.filter(pk=earlier["data_id"]).exists()
+    assert objects(s3) == [UserData.objects.get().key]
 
 
 def test_reconcile_says_what_it_found_of_how_many(user_client, s3, settings):

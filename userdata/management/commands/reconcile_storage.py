@@ -64,7 +64,10 @@ class Command(ServiceCommand):
         orphan_objects = [
             k for k, modified in stored.items() if k not in known and modified < cutoff
         ]
-        old_rows = UserData.objects.filter(created_at__lt=cutoff).only("pk", "key")
+        # Only rows under the prefix that was listed: a row stored under an earlier prefix
+        # (S3_DATA_PREFIX changed, or an imported record) is not missing its object.
+        under_prefix = UserData.objects.filter(key__startswith=f"{prefix}/")
+        old_rows = under_prefix.filter(created_at__lt=cutoff).only("pk", "key")
         missing = [
             record
             for record in self._counted("Checking rows", old_rows.iterator(chunk_size=10_000))
