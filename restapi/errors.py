@@ -1,4 +1,4 @@
-"""The one error contract: every error is JSON `{"msg", "code", "errors"?}` (see api.md)."""
+"""The one error contract: every error is JSON `{"msg", "code", "errors"?}` (docs/api.md)."""
 
 import logging
 from http import HTTPStatus
