@@ -77,3 +77,30 @@ def user_event_add(*, user_id: int, event_type: str, data: dict[str, Any]) -> Ou
         event_id=event_id,
         wake=event_type not in QUIET_EVENT_TYPES,
     )
+
+
+def user_events_add(
+    *, event_type: str, events: list[tuple[int, dict[str, Any]]]
+) -> list[OutboxEvent]:
+    """user_event_add for many users, (user_id, data) each, in one INSERT."""
+    rows = []
+    for user_id, data in events:
+        event_id = uuid.uuid4()
+        key = f"user-{user_id}"
+        rows.append(
+            OutboxEvent(
+                event_id=event_id,
+                topic=settings.KAFKA_USER_EVENTS_TOPIC,
+                key=key,
+                order_key=key,
+                event_type=event_type,
+                value=envelope(
+                    event_id=event_id, event_type=event_type, user_id=user_id, data=data
+                ),
+                headers=event_headers(event_id, event_type),
+            )
+        )
+    created = OutboxEvent.objects.bulk_create(rows)
+    if created:
+        transaction.on_commit(publisher.wake)
+    return created

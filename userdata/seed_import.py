@@ -27,7 +27,7 @@ from django.utils import timezone
 from userdata import storage
 from userdata.models import UserData
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
-from users.signals import announce
+from users.signals import announce_each
 
 USER_COLUMNS = "id, email, password, state, verified, role, created_at, updated_at"
 FILE_COLUMNS = (
@@ -271,8 +271,7 @@ def _users_batch(
                 for u in new
             ],
         )
-    for user in new:
-        announce(user, "user.imported")
+    announce_each(new, "user.imported")
     tally.imported = len(new)
     return tally, [u.pk for u in new if u.role == Role.ADMIN]
 
