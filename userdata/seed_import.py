@@ -83,7 +83,11 @@ class Source:
         self.connection = psycopg.connect(dsn, connect_timeout=10)
         self.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.connection.read_only = True
-        self._check()
+        try:
+            self._check()
+        except BaseException:
+            self.connection.close()
+            raise
 
     def close(self) -> None:
         self.connection.close()
