@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from argon2 import extract_parameters
@@ -42,6 +42,8 @@ PHC = re.compile(r"\$argon2(i|d|id)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[
 # address or id being imported) breaks it: the next try sees that row and reports it.
 BATCH_ATTEMPTS = 3
 CONTENT_TYPE = "application/octet-stream"  # the Rust service did not keep one
+
+T = TypeVar("T")
 
 
 class NotASeedDatabase(Exception):
@@ -189,33 +191,36 @@ VALUES (%s, %s, %s, %s, %s, %s, NULL, false, %s, %s, %s, NULL)
 """
 
 
+def _committed(work: Callable[[], T]) -> T:
+    """work() in one transaction, tried again when a concurrent write breaks it."""
+    attempts = 1
+    while True:
+        try:
+            with transaction.atomic():
+                return work()
+        except IntegrityError:
+            if attempts == BATCH_ATTEMPTS:
+                raise
+            attempts += 1
+
+
 def import_users(
     rows: list[tuple[Any, ...]], shared: dict[int, str], report: Report, summary: Summary
 ) -> Tally:
     """One batch of Rust users, in one transaction."""
-    for attempt in range(BATCH_ATTEMPTS):
-        conflicts: list[tuple[int, str]] = []
-        try:
-            with transaction.atomic():
-                tally, admins = _users_batch(rows, shared, conflicts)
-        except IntegrityError:
-            if attempt == BATCH_ATTEMPTS - 1:
-                raise
-            continue
-        for user_id, reason in conflicts:
-            report("user", user_id, reason)
-        summary.admins += admins
-        return tally
-    raise AssertionError("unreachable")  # pragma: no cover
+    tally, admins, conflicts = _committed(lambda: _users_batch(rows, shared))
+    for user_id, reason in conflicts:
+        report("user", user_id, reason)
+    summary.admins += admins
+    return tally
 
 
 def _users_batch(
-    rows: list[tuple[Any, ...]],
-    shared: dict[int, str],
-    conflicts: list[tuple[int, str]],
-) -> tuple[Tally, list[int]]:
-    """Imports what it can of the rows; returns the tally and the admins among them."""
-    tally = Tally()
+    rows: list[tuple[Any, ...]], shared: dict[int, str]
+) -> tuple[Tally, list[int], list[tuple[int, str]]]:
+    """Imports what it can of the rows; returns the tally, the admins among them and the
+    conflicts (source id, why)."""
+    tally, conflicts = Tally(), []
     ids = [row[0] for row in rows]
     local = dict(User.objects.filter(pk__in=ids).values_list("pk", "imported_at"))
     addresses = {row[0]: _address(row[1]) for row in rows}
@@ -277,7 +282,7 @@ def _users_batch(
         )
     announce_each(new, "user.imported")
     tally.imported = len(new)
-    return tally, [u.pk for u in new if u.role == Role.ADMIN]
+    return tally, [u.pk for u in new if u.role == Role.ADMIN], conflicts
 
 
 def key_of(sloc: str) -> str | None:
@@ -324,23 +329,14 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s)
 def import_files(rows: list[tuple[Any, ...]], report: Report) -> Tally:
     """One batch of Rust file rows, in one transaction. A file comes with its owner: one
     whose owner was not imported (a conflict, or not yet read) waits for a later run."""
-    for attempt in range(BATCH_ATTEMPTS):
-        conflicts: list[tuple[int, str]] = []
-        try:
-            with transaction.atomic():
-                tally = _files_batch(rows, conflicts)
-        except IntegrityError:
-            if attempt == BATCH_ATTEMPTS - 1:
-                raise
-            continue
-        for data_id, reason in conflicts:
-            report("file", data_id, reason)
-        return tally
-    raise AssertionError("unreachable")  # pragma: no cover
+    tally, conflicts = _committed(lambda: _files_batch(rows))
+    for data_id, reason in conflicts:
+        report("file", data_id, reason)
+    return tally
 
 
-def _files_batch(rows: list[tuple[Any, ...]], conflicts: list[tuple[int, str]]) -> Tally:
-    tally = Tally()
+def _files_batch(rows: list[tuple[Any, ...]]) -> tuple[Tally, list[tuple[int, str]]]:
+    tally, conflicts = Tally(), []
     keys = {row[0]: key_of(row[7]) for row in rows}
     owners = set(
         User.objects.filter(
@@ -397,7 +393,7 @@ def _files_batch(rows: list[tuple[Any, ...]], conflicts: list[tuple[int, str]]) 
     with connection.cursor() as cursor:
         cursor.executemany(INSERT_FILE, new)
     tally.imported = len(new)
-    return tally
+    return tally, conflicts
 
 
 def _sequence_past(table: str, highest: int | None) -> tuple[int | None, int | None]:

@@ -2,18 +2,20 @@
 
 import hashlib
 import io
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, connections
 
 from kafka_events.models import OutboxEvent
 from restapi.commands import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNAVAILABLE
 from tests.conftest import PASSWORD, S3_BUCKET, free_port
 from tests.seed import SeedDatabase, rust_hash, seed_database
+from userdata import seed_import
 from userdata.models import UserData
 from users.models import OneTimeToken, Role, User
 
@@ -256,3 +258,35 @@ def test_nothing_to_do_is_refused():
     with pytest.raises(CommandError) as raised:
         call_command("import_seed", stdout=io.StringIO())
     assert raised.value.returncode == EXIT_BAD_INPUT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_registration_racing_a_batch_makes_it_try_again_and_report_it(seed, monkeypatch):
+    racing = seed.add_user("race@example.com", PASSWORD)
+    calm = seed.add_user("calm@example.com", PASSWORD)
+    checked = seed_import._user_problem
+    registered = []
+
+    def register_meanwhile(row):
+        """After the batch read who is here, another connection registers the address."""
+        if not registered:
+
+            def register():
+                registered.append(User.objects.create(email="race@example.com", password="x"))
+                connections.close_all()
+
+            thread = threading.Thread(target=register)
+            thread.start()
+            thread.join()
+        return checked(row)
+
+    monkeypatch.setattr(seed_import, "_user_problem", register_meanwhile)
+    lines = run(seed)
+    assert (
+        f"conflict: user {racing}: 'race@example.com' is the address of user "
+        f"{registered[0].pk} of this service"
+    ) in lines
+    assert (
+        "Users: 1 imported, 0 skipped (imported before), 1 conflicts, of 2 in the source" in lines
+    )
+    assert User.objects.get(pk=calm).imported_at is not None
