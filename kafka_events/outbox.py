@@ -5,7 +5,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kafka_events.models import OutboxEvent
@@ -79,28 +79,27 @@ def user_event_add(*, user_id: int, event_type: str, data: dict[str, Any]) -> Ou
     )
 
 
-def user_events_add(
-    *, event_type: str, events: list[tuple[int, dict[str, Any]]]
-) -> list[OutboxEvent]:
-    """user_event_add for many users, (user_id, data) each, in one INSERT."""
+# Plain SQL, through the pipeline of executemany: bulk_create's UNNEST quotes each JSON
+# value into a text array in Python, which made it three times slower than this.
+INSERT_EVENT = """
+INSERT INTO kafka_outbox (event_id, topic, key, order_key, event_type, value, headers,
+                          created_at, sent_at, attempts, next_attempt_at, last_error)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, NULL, 0, %s, '')
+"""
+
+
+def user_events_add(*, event_type: str, events: list[tuple[int, dict[str, Any]]]) -> None:
+    """user_event_add for many users, (user_id, data) each, in one round of statements."""
+    now = timezone.now()
     rows = []
     for user_id, data in events:
         event_id = uuid.uuid4()
         key = f"user-{user_id}"
-        rows.append(
-            OutboxEvent(
-                event_id=event_id,
-                topic=settings.KAFKA_USER_EVENTS_TOPIC,
-                key=key,
-                order_key=key,
-                event_type=event_type,
-                value=envelope(
-                    event_id=event_id, event_type=event_type, user_id=user_id, data=data
-                ),
-                headers=event_headers(event_id, event_type),
-            )
-        )
-    created = OutboxEvent.objects.bulk_create(rows)
-    if created:
+        value = envelope(event_id=event_id, event_type=event_type, user_id=user_id, data=data)
+        headers = json.dumps(event_headers(event_id, event_type))
+        topic = settings.KAFKA_USER_EVENTS_TOPIC
+        rows.append((event_id, topic, key, key, event_type, value, headers, now, now))
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(INSERT_EVENT, rows)
         transaction.on_commit(publisher.wake)
-    return created

@@ -223,7 +223,8 @@ def _users_batch(
     tally, conflicts = Tally(), []
     ids = [row[0] for row in rows]
     local = dict(User.objects.filter(pk__in=ids).values_list("pk", "imported_at"))
-    addresses = {row[0]: _address(row[1]) for row in rows}
+    # Only for rows not here yet: a second run over a million users skips at once.
+    addresses = {row[0]: _address(row[1]) for row in rows if row[0] not in local}
     taken = dict(
         User.objects.filter(
             email__in=[address for address, _ in addresses.values() if address]
@@ -233,14 +234,15 @@ def _users_batch(
     new: list[User] = []
     for row in rows:
         user_id, _, password, state, verified, role, created_at, updated_at = row
-        address, invalid = addresses[user_id]
         if user_id in local:
             if local[user_id] is not None:
                 tally.skipped += 1
                 continue
-            reason: str | None = f"id {user_id} is a user of this service already"
-        else:
-            reason = invalid or shared.get(user_id) or _user_problem(row)
+            conflicts.append((user_id, f"id {user_id} is a user of this service already"))
+            tally.conflicts += 1
+            continue
+        address, invalid = addresses[user_id]
+        reason = invalid or shared.get(user_id) or _user_problem(row)
         if reason is None and address in taken:
             reason = f"{address!r} is the address of user {taken[address]} of this service"
         if reason is not None or address is None:  # (no address means a reason)

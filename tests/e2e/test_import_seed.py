@@ -113,7 +113,15 @@ def test_rust_users_log_in_over_https_and_get_their_files(server):
             second_run = manage(server, "import_seed", "--dsn", seed.dsn)
             assert "Nothing changed: every row was imported before or is a conflict." in second_run
             assert User.objects.get(pk=carol).password == rehashed
-            assert OutboxEvent.objects.filter(event_type="user.imported").count() == 3
+            imported_events = OutboxEvent.objects.filter(event_type="user.imported")
+            assert sorted(imported_events.values_list("key", flat=True)) == [
+                f"user-{i}" for i in (carol, dave, erin)
+            ]
+            # The server's publisher sends them to the broker like any other event.
+            deadline = time.monotonic() + 20
+            while imported_events.filter(sent_at=None).exists():
+                assert time.monotonic() < deadline, "user.imported never reached Kafka"
+                time.sleep(0.2)
             assert erin in User.objects.filter(verified=0).values_list("pk", flat=True)
 
         assert manage(server, "import_seed", "--hash-files")[-1] == (
