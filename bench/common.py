@@ -55,41 +55,40 @@ def bench_database(extra_env: dict[str, str]) -> Iterator[dict[str, str]]:
         subprocess.run([*psql, f"DROP DATABASE {env['DB_NAME']} WITH (FORCE)"], check=True)
 
 
+SERVER_ENV = {
+    "API_ENDPOINT": f"127.0.0.1:{PORT}",
+    "API_ACCESS_LOG": "/dev/null",
+    "RATE_LIMIT_LOGIN": "1000000/1",
+    "RATE_LIMIT_REGISTER": "1000000/1",
+}
+
+
+@contextmanager
+def serve(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn with the product's settings in this environment (a bench_database's)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "restapi/gunicorn_conf.py", "restapi.wsgi"],
+        cwd=BASE_DIR,
+        env={**env, **SERVER_ENV},
+    )
+    try:
+        for _ in range(100):
+            try:
+                session().get(f"{URL}/health/live", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
+
+
 @contextmanager
 def running_server(extra_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """gunicorn with the product's settings on a database made for this run."""
-    server_env = {
-        "API_ENDPOINT": f"127.0.0.1:{PORT}",
-        "API_ACCESS_LOG": "/dev/null",
-        "RATE_LIMIT_LOGIN": "1000000/1",
-        "RATE_LIMIT_REGISTER": "1000000/1",
-    }
-    server = None
-    with bench_database(server_env | extra_env) as env:
-        try:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    "restapi/gunicorn_conf.py",
-                    "restapi.wsgi",
-                ],
-                cwd=BASE_DIR,
-                env=env,
-            )
-            for _ in range(100):
-                try:
-                    session().get(f"{URL}/health/live", timeout=1)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.2)
-            yield server
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait()
+    with bench_database(SERVER_ENV | extra_env) as env, serve(env) as server:
+        yield server
 
 
 def register(email: str) -> dict[str, str]:
