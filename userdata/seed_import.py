@@ -44,6 +44,8 @@ BATCH_ATTEMPTS = 3
 CONTENT_TYPE = "application/octet-stream"  # the Rust service did not keep one
 
 T = TypeVar("T")
+# Once: an enum's .values builds its list on every call.
+STATES, ROLES = frozenset(UserState.values), frozenset(Role.values)
 
 
 class NotASeedDatabase(Exception):
@@ -175,20 +177,28 @@ def _user_problem(row: tuple[Any, ...]) -> str | None:
         return "its password is not an argon2 hash"
     if len(password) + len("argon2") > User._meta.get_field("password").max_length:  # type: ignore[operator]
         return "its password hash is too long"
-    if state not in UserState.values:
+    if state not in STATES:
         return f"state {state!r} is neither 0 (active) nor 1 (deactivated)"
     if verified not in (0, 1):
         return f"verified {verified!r} is neither 0 nor 1"
-    if role not in Role.values:
+    if role not in ROLES:
         return f"role {role!r} is neither 'user' nor 'admin'"
     return None
 
 
-INSERT_USER = """
-INSERT INTO users (id, email, password, state, verified, role, pending_email,
-                   password_change_required, imported_at, created_at, updated_at, last_login)
-VALUES (%s, %s, %s, %s, %s, %s, NULL, false, %s, %s, %s, NULL)
-"""
+USER_TABLE = (
+    "users (id, email, password, state, verified, role, password_change_required, "
+    "imported_at, created_at, updated_at)"
+)
+
+
+def _copy(table: str, rows: list[tuple[Any, ...]]) -> None:
+    """The rows into `table` ("name (columns)") by one COPY. Plain SQL: the ORM would stamp
+    created_at and updated_at with the time of the import; and one INSERT per row (even
+    pipelined) took about twice as long."""
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _committed(work: Callable[[], T]) -> T:
@@ -198,7 +208,7 @@ def _committed(work: Callable[[], T]) -> T:
         try:
             with transaction.atomic():
                 return work()
-        except IntegrityError:
+        except (IntegrityError, psycopg.IntegrityError):  # COPY's are psycopg's own
             if attempts == BATCH_ATTEMPTS:
                 raise
             attempts += 1
@@ -263,25 +273,24 @@ def _users_batch(
                 updated_at=updated_at or created_at,
             )
         )
-    with connection.cursor() as cursor:
-        # Plain SQL: the ORM would stamp created_at and updated_at with the time of the import.
-        cursor.executemany(
-            INSERT_USER,
-            [
-                (
-                    u.pk,
-                    u.email,
-                    u.password,
-                    u.state,
-                    u.verified,
-                    u.role,
-                    u.imported_at,
-                    u.created_at,
-                    u.updated_at,
-                )
-                for u in new
-            ],
-        )
+    _copy(
+        USER_TABLE,
+        [
+            (
+                u.pk,
+                u.email,
+                u.password,
+                u.state,
+                u.verified,
+                u.role,
+                False,
+                u.imported_at,
+                u.created_at,
+                u.updated_at,
+            )
+            for u in new
+        ],
+    )
     announce_each(new, "user.imported")
     tally.imported = len(new)
     return tally, [u.pk for u in new if u.role == Role.ADMIN], conflicts
@@ -321,11 +330,10 @@ def _file_problem(row: tuple[Any, ...], key: str | None) -> str | None:
     return None
 
 
-INSERT_FILE = """
-INSERT INTO users_data (id, user_id, filename, data_type, size_in_bytes, comments, encoding,
-                        key, sloc, sha256, content_type, created_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s)
-"""
+FILE_TABLE = (
+    "users_data (id, user_id, filename, data_type, size_in_bytes, comments, encoding, key, "
+    "sloc, sha256, content_type, created_at, updated_at)"
+)
 
 
 def import_files(rows: list[tuple[Any, ...]], report: Report) -> Tally:
@@ -387,13 +395,13 @@ def _files_batch(rows: list[tuple[Any, ...]]) -> tuple[Tally, list[tuple[int, st
                 encoding,
                 key,
                 sloc,
+                "",  # the SHA-256, unknown until --hash-files
                 CONTENT_TYPE,
                 created,
                 updated or created,
             )
         )
-    with connection.cursor() as cursor:
-        cursor.executemany(INSERT_FILE, new)
+    _copy(FILE_TABLE, new)
     tally.imported = len(new)
     return tally, conflicts
 
