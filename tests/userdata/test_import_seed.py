@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -90,6 +91,15 @@ def test_users_and_files_keep_their_ids_and_a_second_run_changes_nothing(seed, s
     assert sorted(
         OutboxEvent.objects.filter(event_type="user.imported").values_list("key", flat=True)
     ) == sorted(f"user-{i}" for i in (alice, root, gone))
+    event = OutboxEvent.objects.get(key=f"user-{alice}")
+    body = json.loads(event.value)
+    assert (body["type"], body["user_id"], body["id"]) == (
+        "user.imported",
+        alice,
+        str(event.event_id),
+    )
+    assert body["data"]["email"] == "alice@example.com" and "password" not in body["data"]
+    assert ["event_type", "user.imported"] in event.headers and event.sent_at is None
 
     # Ids made here from now on come after every imported one.
     assert User.objects.create(email="new@example.com", password="x").pk > 100_009
