@@ -7,13 +7,19 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from kafka_events.outbox import envelope, event_headers, events_enabled, user_event_add
+from kafka_events.outbox import (
+    envelope,
+    event_headers,
+    events_enabled,
+    user_event_add,
+    user_events_add,
+)
 from kafka_events.producer import publisher
 from userdata.models import UserData
 from userdata.serializers import DataOutput
 from users.models import User
 from users.serializers import UserOutput
-from users.signals import user_event, user_read
+from users.signals import user_event, user_read, users_event
 
 
 @receiver(user_event, sender=User)
@@ -23,6 +29,17 @@ def on_user_event(
     if events_enabled():
         user_event_add(
             user_id=user.pk, event_type=event_type, data={**UserOutput(user).data, **data}
+        )
+
+
+@receiver(users_event, sender=User)
+def on_users_event(sender: type, users: list[User], event_type: str, **kwargs: Any) -> None:
+    if events_enabled():
+        # many=True builds the serializer's fields once, not once per user.
+        shapes = UserOutput(users, many=True).data  # type: ignore[arg-type]
+        user_events_add(
+            event_type=event_type,
+            events=[(user.pk, dict(shape)) for user, shape in zip(users, shapes, strict=True)],
         )
 
 

@@ -35,6 +35,7 @@ def test_the_service_has_the_commands_it_documents():
     assert COMMANDS == [
         "create_admin",
         "generate_jwt_keys",
+        "import_seed",
         "kafka_publish",
         "kafka_relay",
         "purge_expired",
@@ -90,6 +91,7 @@ WITH_THE_DATABASE = [
     ["create_admin", "ops@example.com"],
     ["purge_expired"],
     ["reconcile_storage"],
+    ["import_seed", "--hash-files"],
     ["kafka_publish", "--topic", "user.events", "--value", "1"],
     ["user_files", "download", "--data-id", "1", "/nonexistent/out"],
 ]

@@ -16,7 +16,10 @@ class DataOutput(serializers.Serializer[UserData]):
     comments = serializers.CharField()
     encoding = serializers.CharField()
     sloc = serializers.CharField()
-    sha256 = serializers.CharField()
+    sha256 = serializers.CharField(
+        help_text="hex SHA-256; empty for a file imported from the Rust service until "
+        "manage.py import_seed --hash-files has read it"
+    )
     content_type = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -49,6 +49,10 @@ class StorageError(Exception):
     """The storage backend failed (unreachable, refused, or the object is missing)."""
 
 
+class Missing(StorageError):
+    """Storage answered: there is no object under that key."""
+
+
 class TooLarge(Exception):
     """The body was longer than announced."""
 
@@ -472,7 +476,13 @@ def download_chunks(key: str) -> Chunks:
     try:
         try:
             chunks, resource = backend().open(key)
-        except (BotoCoreError, ClientError, OSError) as exc:
+        except FileNotFoundError as exc:
+            raise Missing(str(exc)) from exc
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise Missing(str(exc)) from exc
+            raise StorageError(str(exc)) from exc
+        except (BotoCoreError, OSError) as exc:
             raise StorageError(str(exc)) from exc
     except BaseException:
         release()
@@ -489,6 +499,16 @@ def download_file(key: str, path: Path) -> None:
 def download_bytes(key: str) -> bytes:
     with closing(download_chunks(key)) as chunks:
         return b"".join(chunks)
+
+
+def sha256_and_size(key: str) -> tuple[str, int]:
+    """The SHA-256 (hex) and size of a stored object, streamed through in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with closing(download_chunks(key)) as chunks:
+        for data in chunks:
+            digest.update(data)
+            size += len(data)
+    return digest.hexdigest(), size
 
 
 def delete(key: str) -> None:

@@ -151,16 +151,18 @@ def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
             record.key, filename_header=disposition, content_type=record.content_type
         )
         return HttpResponseRedirect(url)
-    digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
     headers = {
         "Content-Length": str(record.size_in_bytes),
         "Content-Disposition": disposition,
-        "ETag": f'"{record.sha256}"',
-        "Digest": f"sha-256={digest}",
-        "Repr-Digest": f"sha-256=:{digest}:",
         # The bytes are the user's: never let a browser run them in this origin.
         "Content-Security-Policy": "sandbox",
     }
+    # A file imported from the Rust service has no digest until import_seed --hash-files.
+    if record.sha256:
+        digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
+        headers["ETag"] = f'"{record.sha256}"'
+        headers["Digest"] = f"sha-256={digest}"
+        headers["Repr-Digest"] = f"sha-256=:{digest}:"
     # Last, so that nothing can fail between taking the transfer slot and the response
     # that gives it back when closed.
     try:
@@ -181,7 +183,8 @@ class DataDetailView(APIView):
             (200, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY,
                 description="The file, with its Content-Type, Content-Length, "
-                "Content-Disposition: attachment, ETag and Digest/Repr-Digest (SHA-256)",
+                "Content-Disposition: attachment, ETag and Digest/Repr-Digest (SHA-256; absent "
+                "for a file imported from the Rust service until its digest is computed)",
             ),
             302: OpenApiResponse(description="to a presigned URL (S3_PRESIGNED_DOWNLOADS=1)"),
             **errors(404, 503),

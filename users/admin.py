@@ -27,11 +27,13 @@ FORM_TEMPLATE = "admin/users/user/service_form.html"
 SHOWN_FIELDS = (
     "email",
     "password_summary",
+    "password_change_required",
     "state",
     "role",
     "verified",
     "pending_email",
     "last_login",
+    "imported_at",
     "created_at",
     "updated_at",
 )

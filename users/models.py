@@ -2,10 +2,15 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.hashers import check_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
 EMAIL_MAX_LENGTH = 254
+# The argon2id hashes this service makes. A stored hash of another kind was made elsewhere
+# (the Rust service's argon2i, an older hasher), for a password these rules never saw.
+OWN_HASH_PREFIX = "argon2$argon2id$"
 
 
 class UserState(models.IntegerChoices):
@@ -60,6 +65,9 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser):
+    # Wider than Django's 128: an imported Rust hash is kept as it is, and its salt (the
+    # Rust service's SERVER_PASSWORD_SALT) may be long; its column was 512 too.
+    password = models.CharField("password", max_length=512)
     # Stored as normalize_email spells it (a check constraint holds the lower case), so
     # this index is case-insensitive and makes one account per mailbox.
     email = models.EmailField(max_length=EMAIL_MAX_LENGTH, unique=True)
@@ -68,6 +76,12 @@ class User(AbstractBaseUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
     # A new address waiting for its verification link; the login stays `email` until then.
     pending_email = models.EmailField(max_length=EMAIL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
+    # Set at the first login with a password that fails today's rules (one set in the Rust
+    # service, which had none): it still logs in, and the client asks for a new one.
+    # Cleared by any password change or reset.
+    password_change_required = models.BooleanField(default=False, db_default=False)
+    # When manage.py import_seed brought this account from the Rust service's database.
+    imported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,13 +111,20 @@ class User(AbstractBaseUser):
 
     def check_password(self, raw_password: str) -> bool:
         """Django's check, but its rehash (new argon2 parameters) is written only over the
-        hash it verified: a password changed meanwhile is not overwritten with the old one."""
+        hash it verified: a password changed meanwhile is not overwritten with the old one.
+
+        A password hashed elsewhere is checked against today's rules while it is at hand:
+        one that fails them is flagged (password_change_required), not refused."""
         verified = self.password
 
         def rehash(raw: str) -> None:
             self.set_password(raw)
             self._password = None
-            User.objects.filter(pk=self.pk, password=verified).update(password=self.password)
+            fields: dict[str, Any] = {"password": self.password}
+            if not verified.startswith(OWN_HASH_PREFIX):
+                self.password_change_required = not _meets_rules(raw, self)
+                fields["password_change_required"] = self.password_change_required
+            User.objects.filter(pk=self.pk, password=verified).update(**fields)
 
         return check_password(raw_password, verified, rehash)
 
@@ -125,6 +146,14 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_staff
+
+
+def _meets_rules(password: str, user: User) -> bool:
+    try:
+        validate_password(password, user=user)
+    except ValidationError:
+        return False
+    return True
 
 
 class TokenPurpose(models.TextChoices):

@@ -28,6 +28,9 @@ class UserOutput(serializers.Serializer[User]):
     verified = serializers.IntegerField()
     role = serializers.CharField()
     pending_email = serializers.EmailField(allow_null=True)
+    # True after a login with a password that today's rules refuse (one set in the Rust
+    # service): the client should ask for a new one. Until then the account works as usual.
+    password_change_required = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -177,9 +177,9 @@ def user_update(
             raise Forbidden(detail="Only an admin can change state or role.")
         changes, fields = [], []
         if encoded is not None:
-            user.password = encoded
+            user.password, user.password_change_required = encoded, False
             changes.append("password")
-            fields.append("password")
+            fields += ["password", "password_change_required"]
         if state is not None and state != user.state:
             user.state = UserState(state)
             changes.append("state")
@@ -310,8 +310,8 @@ def password_reset_complete(*, email: str, token: str, password: str) -> User:
         if not user.is_active:
             raise InvalidOneTimeToken()
         token_use(used)
-        user.password = encoded
-        _save(user, ["password"])
+        user.password, user.password_change_required = encoded, False
+        _save(user, ["password", "password_change_required"])
         session_revoke_all(user=user, reason="password_reset")
         announce(user, "user.password_reset")
     return user

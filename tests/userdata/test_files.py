@@ -422,6 +422,27 @@ def test_reconcile_says_what_it_found_of_how_many(user_client, s3, settings):
     ]
 
 
+def test_reconcile_leaves_rows_outside_the_prefix_alone(user, s3):
+    """A file imported from the Rust service: its object is where that service put it."""
+    imported = UserData.objects.create(
+        user=user,
+        filename="old.csv",
+        size_in_bytes=1,
+        key="user/data/file/1/2022/01/01/u.old.csv",
+        sloc=f"s3://{S3_BUCKET}/user/data/file/1/2022/01/01/u.old.csv",
+        sha256="",
+        content_type="application/octet-stream",
+    )
+    UserData.objects.filter(pk=imported.pk).update(created_at="2000-01-01T00:00:00Z")
+    out = io.StringIO()
+    call_command("reconcile_storage", "--grace-minutes", "0", "--delete", stdout=out)
+    assert UserData.objects.filter(pk=imported.pk).exists()
+    assert out.getvalue().splitlines()[-1] == (
+        "Not checked: 1 rows whose object is outside S3_DATA_PREFIX (imported from the Rust "
+        "service; import_seed --hash-files finds those whose object is gone)"
+    )
+
+
 def test_reconcile_with_storage_unreachable_is_one_line_and_exit_3(s3, settings):
     settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(CommandError) as failed:

@@ -16,11 +16,12 @@ def test_user_reads_themselves(user_client, user):
         "verified": 0,
         "role": "user",
         "pending_email": None,
+        "password_change_required": False,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "msg": "success",
     }
-    assert "password" not in response.content.decode()
+    assert "argon2" not in response.content.decode()  # no hash, under any name
 
 
 def test_another_users_id_is_the_same_404_as_a_missing_one(user_client, other_user):

@@ -64,10 +64,12 @@ class Command(ServiceCommand):
         orphan_objects = [
             k for k, modified in stored.items() if k not in known and modified < cutoff
         ]
-        # Only rows under the prefix that was listed: a row stored under an earlier prefix
-        # (S3_DATA_PREFIX changed, or an imported record) is not missing its object.
-        under_prefix = UserData.objects.filter(key__startswith=f"{prefix}/")
-        old_rows = under_prefix.filter(created_at__lt=cutoff).only("pk", "key")
+        # Only rows whose object would be in that listing: a file imported from the Rust
+        # service keeps its object where that service put it, outside the prefix, and
+        # would otherwise be taken for a row whose object is gone (and deleted).
+        elsewhere = UserData.objects.exclude(key__startswith=prefix).count() if prefix else 0
+        old_rows = UserData.objects.filter(created_at__lt=cutoff, key__startswith=prefix)
+        old_rows = old_rows.only("pk", "key")
         missing = [
             record
             for record in self._counted("Checking rows", old_rows.iterator(chunk_size=10_000))
@@ -102,3 +104,9 @@ class Command(ServiceCommand):
             f"an object, {len(uploads)} incomplete uploads (of {len(stored)} objects and "
             f"{len(known)} rows; grace {grace_minutes} min)"
         )
+        if elsewhere:
+            self.stdout.write(
+                f"Not checked: {elsewhere} rows whose object is outside S3_DATA_PREFIX "
+                "(imported from the Rust service; import_seed --hash-files finds those whose "
+                "object is gone)"
+            )
