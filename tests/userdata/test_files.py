@@ -428,8 +428,8 @@ def test_reconcile_leaves_rows_outside_the_prefix_alone(user, s3):
         user=user,
         filename="old.csv",
         size_in_bytes=1,
-        key="user/data/file/1/2022/01/01/u.old.csv",
-        sloc=f"s3://{S3_BUCKET}/user/data/file/1/2022/01/01/u.old.csv",
+        key="rust/uploads/1/2022/01/01/u.old.csv",
+        sloc=f"s3://{S3_BUCKET}/rust/uploads/1/2022/01/01/u.old.csv",
         sha256="",
         content_type="application/octet-stream",
     )
