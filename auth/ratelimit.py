@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 
@@ -154,6 +155,15 @@ def login_attempt_failed(*, email: str) -> None:
     }
     with connection.cursor() as cursor:
         cursor.execute(LOGIN_FAILED, params)
+
+
+def login_attempt_unclaimed(*, email: str) -> None:
+    """Gives back a claimed attempt whose password was never evaluated (the hashing slots
+    were full): refusing it taught a guesser nothing, and a flood of logins that the
+    service sheds must not lock the account's owner out."""
+    LoginThrottle.objects.filter(key=account_key(email), failures__gt=0).update(
+        failures=F("failures") - 1
+    )
 
 
 def login_attempt_succeeded(*, email: str) -> None:

@@ -18,9 +18,16 @@ from auth.ratelimit import (
     login_attempt_claim,
     login_attempt_failed,
     login_attempt_succeeded,
+    login_attempt_unclaimed,
 )
 from auth.tokens import access_token_for
-from restapi.exceptions import Forbidden, InvalidAccessToken, InvalidCredentials, InvalidToken
+from restapi.exceptions import (
+    Forbidden,
+    InvalidAccessToken,
+    InvalidCredentials,
+    InvalidToken,
+    Overloaded,
+)
 from restapi.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
 from users.models import MalformedEmail, User, UserState, normalize_email
 from users.signals import announce
@@ -58,13 +65,17 @@ def password_check(*, email: str, password: str, client_ip: str) -> User:
         key = email.strip().lower()
     login_attempt_claim(email=key)
     user = User.objects.filter(email=key).first()
-    if user is None:
-        # Hash anyway so that an unknown email takes as long as a wrong password.
-        User().set_password(password)
-    # check_password rehashes (and saves) a hash made with other argon2 parameters.
-    elif user.check_password(password) and user.is_active:
-        login_attempt_succeeded(email=key)
-        return user
+    try:
+        if user is None:
+            # Hash anyway so that an unknown email takes as long as a wrong password.
+            User().set_password(password)
+        # check_password rehashes (and saves) a hash made with other argon2 parameters.
+        elif user.check_password(password) and user.is_active:
+            login_attempt_succeeded(email=key)
+            return user
+    except Overloaded:
+        login_attempt_unclaimed(email=key)
+        raise
     with transaction.atomic():
         login_attempt_failed(email=key)
         # The event of a known account commits with the failure. An unknown one has none,

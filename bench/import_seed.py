@@ -83,7 +83,8 @@ def login_times(count: int) -> tuple[list[float], list[float]]:
     """Milliseconds of the first login of `count` imported users, then of their second."""
     http = session()
     http.get(f"{URL}/health/live")
-    first, second = [], []
+    first: list[float] = []
+    second: list[float] = []
     for times in (first, second):
         for i in range(1, count + 1):
             body = {"email": f"user{i * 3}@example.com", "password": PASSWORD}

@@ -32,6 +32,13 @@ class Outcome:
     socket_errors: int
     command: str
 
+    @property
+    def ok_rate(self) -> float:
+        """The rate of 2xx answers: refusals (a 503 when overloaded) are fast, not work."""
+        if not self.requests:
+            return 0.0
+        return self.rate * (self.requests - self.non_2xx) / self.requests
+
 
 def lua_string(text: str) -> str:
     if "]==]" in text:

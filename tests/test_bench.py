@@ -157,3 +157,13 @@ Requests/sec:   3254.45
     script = lua_script([Spec("PUT", "/user/data", {"A": "b"}, '{"comments": "{n}"}')])
     assert 'template = {[==[{"comments": "]==], [==["}]==]}' in script
     assert "[ [==[A]==] ] = [==[b]==]" in script
+
+
+def test_a_wrk_rate_of_successes_leaves_the_refusals_out() -> None:
+    output = (
+        "  1000 requests in 10.00s, 1.00MB read\n"
+        "  Non-2xx or 3xx responses: 750\n"
+        "Requests/sec:    100.00\n"
+    )
+    outcome = parse(output, "wrk")
+    assert (outcome.rate, outcome.ok_rate) == (100.0, 25.0)

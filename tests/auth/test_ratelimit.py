@@ -159,3 +159,17 @@ def test_no_more_wait_for_a_hash_than_the_waiting_room_holds(api, user, settings
         waiting.release()
         slots.release()
     assert login(api, password=PASSWORD).status_code == 201
+
+
+def test_logins_shed_for_want_of_a_hash_slot_do_not_count_against_the_account(api, user, settings):
+    """Six logins refused with 503 before their password was checked: no lockout after."""
+    settings.PASSWORD_HASH_CONCURRENCY = 1
+    settings.PASSWORD_HASH_WAIT_SECONDS = 0
+    slots, _ = hashers._hash_slots(1, settings.PASSWORD_HASH_MAX_WAITING)
+    slots.acquire()
+    try:
+        for _ in range(6):
+            assert_error(login(api, password=PASSWORD), 503, "overloaded")
+    finally:
+        slots.release()
+    assert login(api, password=PASSWORD).status_code == 201
