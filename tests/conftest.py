@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -503,17 +503,31 @@ def running_server(env: dict[str, str], tmp: Path) -> Iterator[Server]:
         process.wait(timeout=30)
 
 
-# Per module: its outbox publisher threads must not race the publishing that other
-# modules' tests do themselves on the same database.
 @pytest.fixture(scope="module")
-def server(
+def new_server(
     django_db_setup: None,
     jwt_keys: tuple[Path, Path],
     s3_endpoint: str,
     kafka_broker: Broker,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Server]:
+) -> Callable[..., AbstractContextManager[Server]]:
+    """Starts servers as deployed, each with settings of its own on top:
+    `with new_server(KAFKA_TOPICS="testing") as server: ...`."""
+
+    @contextmanager
+    def start(**settings: str) -> Iterator[Server]:
+        tmp = tmp_path_factory.mktemp("server")
+        env = server_env(jwt_keys, s3_endpoint, kafka_broker, tmp) | settings
+        with running_server(env, tmp) as server:
+            yield server
+
+    return start
+
+
+# Per module: its outbox publisher threads must not race the publishing that other
+# modules' tests do themselves on the same database.
+@pytest.fixture(scope="module")
+def server(new_server: Callable[..., AbstractContextManager[Server]]) -> Iterator[Server]:
     """The real gunicorn over TLS on a free loopback port, on the test database."""
-    tmp = tmp_path_factory.mktemp("server")
-    with running_server(server_env(jwt_keys, s3_endpoint, kafka_broker, tmp), tmp) as server:
+    with new_server() as server:
         yield server

@@ -42,6 +42,8 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
+from restapi.slots import take_or_wait
+
 CHUNK_BYTES = 1024 * 1024
 
 
@@ -426,15 +428,8 @@ def _take_slot() -> Callable[[], None]:
     waits up to USER_DATA_TRANSFER_WAIT_SECONDS for a slot, but no more of them wait than
     there are slots, so storage that hangs holds at most twice the slots' threads."""
     slots, waiting = _transfer_slots(settings.USER_DATA_MAX_TRANSFERS)
-    if slots.acquire(blocking=False):
-        return slots.release
-    if not waiting.acquire(blocking=False):
+    if not take_or_wait(slots, waiting, settings.USER_DATA_TRANSFER_WAIT_SECONDS):
         raise Busy()
-    try:
-        if not slots.acquire(timeout=settings.USER_DATA_TRANSFER_WAIT_SECONDS):
-            raise Busy()
-    finally:
-        waiting.release()
     return slots.release
 
 

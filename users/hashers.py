@@ -7,6 +7,7 @@ from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from restapi.exceptions import Overloaded
 from restapi.metrics import HASH_SECONDS
+from restapi.slots import take_or_wait
 
 
 @cache
@@ -45,16 +46,10 @@ class SettingsArgon2PasswordHasher(Argon2PasswordHasher):
         slots, waiting = _hash_slots(
             settings.PASSWORD_HASH_CONCURRENCY, settings.PASSWORD_HASH_MAX_WAITING
         )
-        if not slots.acquire(blocking=False):
-            # Each waiter holds a request thread: past PASSWORD_HASH_MAX_WAITING of them,
-            # logins would take the threads every other request needs.
-            if not waiting.acquire(blocking=False):
-                raise Overloaded()
-            try:
-                if not slots.acquire(timeout=settings.PASSWORD_HASH_WAIT_SECONDS):
-                    raise Overloaded()
-            finally:
-                waiting.release()
+        # Past PASSWORD_HASH_MAX_WAITING waiters, logins would take the threads every other
+        # request needs.
+        if not take_or_wait(slots, waiting, settings.PASSWORD_HASH_WAIT_SECONDS):
+            raise Overloaded()
         try:
             with HASH_SECONDS.time():
                 return work(*args)

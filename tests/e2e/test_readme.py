@@ -3,12 +3,12 @@
 import os
 import re
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 
-from tests.conftest import BASE_DIR, Broker, Server, running_server, server_env
+from tests.conftest import BASE_DIR, Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,17 +23,9 @@ def walk_through() -> str:
 
 
 @pytest.fixture(scope="module")
-def kafka_server(
-    django_db_setup: None,
-    jwt_keys: tuple[Path, Path],
-    s3_endpoint: str,
-    kafka_broker: Broker,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Server]:
+def kafka_server(new_server: Callable[..., AbstractContextManager[Server]]) -> Iterator[Server]:
     """Kafka on, with the walk-through's `testing` topic allowed."""
-    tmp = tmp_path_factory.mktemp("readme")
-    env = server_env(jwt_keys, s3_endpoint, kafka_broker, tmp) | {"KAFKA_TOPICS": "testing"}
-    with running_server(env, tmp) as server:
+    with new_server(KAFKA_TOPICS="testing") as server:
         yield server
 
 

@@ -2,31 +2,21 @@
 deployment with several pods runs: revocation and brute-force limits hold across them."""
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 
-from tests.conftest import PASSWORD, Broker, Server, running_server, server_env
+from tests.conftest import PASSWORD, Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
 def replicas(
-    django_db_setup: None,
-    jwt_keys: tuple[Path, Path],
-    s3_endpoint: str,
-    kafka_broker: Broker,
-    tmp_path_factory: pytest.TempPathFactory,
+    new_server: Callable[..., AbstractContextManager[Server]],
 ) -> Iterator[tuple[Server, Server]]:
-    first_tmp, second_tmp = tmp_path_factory.mktemp("replica"), tmp_path_factory.mktemp("replica")
-    first_env = server_env(jwt_keys, s3_endpoint, kafka_broker, first_tmp)
-    second_env = server_env(jwt_keys, s3_endpoint, kafka_broker, second_tmp)
-    with (
-        running_server(first_env, first_tmp) as first,
-        running_server(second_env, second_tmp) as second,
-    ):
+    with new_server() as first, new_server() as second:
         yield first, second
 
 
