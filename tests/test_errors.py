@@ -28,9 +28,7 @@ def test_malformed_json_is_400(api):
 
 
 def test_other_content_types_are_415(api):
-    response = api.post(
-        "/user", "email=a@example.com", content_type="application/x-www-form-urlencoded"
-    )
+    response = api.post("/user", "<email>a@example.com</email>", content_type="application/xml")
     assert_error(response, 415, "unsupported_media_type")
 
 
