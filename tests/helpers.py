@@ -49,3 +49,16 @@ def yaml_problems(text: str) -> list[str]:
 def counted(name: str, **labels: str) -> float:
     """A counter's current value in this process (0 before its first increment)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def file_row(user: Any, *, key: str, sloc: str, **fields: Any) -> Any:
+    """A file's row as if it had been uploaded (no object is stored)."""
+    from userdata.models import UserData
+
+    row = {
+        "filename": "f.txt",
+        "size_in_bytes": 1,
+        "sha256": "0" * 64,
+        "content_type": "text/plain",
+    }
+    return UserData.objects.create(user=user, key=key, sloc=sloc, **(row | fields))

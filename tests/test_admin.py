@@ -10,9 +10,8 @@ from auth import ratelimit
 from auth.models import LoginThrottle, Session
 from kafka_events.models import OutboxEvent
 from tests.conftest import PASSWORD, tokens_for
-from tests.helpers import assert_error, claims, counted
+from tests.helpers import assert_error, claims, counted, file_row
 from tests.logscan import scan
-from userdata.models import UserData
 from users.models import User
 from users.signals import announce
 
@@ -212,14 +211,8 @@ def test_a_users_page_never_shows_the_password_hash(operator, user):
 
 
 def a_file_row(user):
-    return UserData.objects.create(
-        user=user,
-        filename="notes.txt",
-        size_in_bytes=5,
-        key="admin/notes",
-        sloc="file://admin/notes",
-        sha256="0" * 64,
-        content_type="text/plain",
+    return file_row(
+        user, key="admin/notes", sloc="file://admin/notes", filename="notes.txt", size_in_bytes=5
     )
 
 

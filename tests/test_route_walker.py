@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from kafka_events.models import OutboxEvent
 from tests.conftest import client_for, tokens_for
+from tests.helpers import file_row
 from userdata.models import UserData
 from users.models import TokenPurpose, User
 from users.onetime import token_issue
@@ -160,14 +161,12 @@ def test_another_users_ids_are_answered_as_missing_ones_and_change_nothing(
     spec, user, other_user, s3
 ):
     attacker = client_for(user)
-    victim_file = UserData.objects.create(
-        user=other_user,
-        filename="secret.txt",
-        size_in_bytes=5,
+    victim_file = file_row(
+        other_user,
         key=f"walker/{uuid.uuid4().hex}",
         sloc="s3://bucket/walker",
-        sha256="0" * 64,
-        content_type="text/plain",
+        filename="secret.txt",
+        size_in_bytes=5,
     )
     victim_session = str(uuid.UUID(hex=tokens_for(other_user).refresh.split(".")[0]))
     # Live one-time tokens, so that a guess that counted against them would show.

@@ -29,6 +29,7 @@ from tests.conftest import (
     server_env,
     tokens_for,
 )
+from tests.helpers import file_row
 from tests.userdata.hung_storage import SilentEndpoint
 from userdata.models import UserData
 
@@ -120,13 +121,12 @@ def download(server: Server, token: str, data_id: int) -> tuple[requests.Respons
 
 def stored_row(user: Any) -> UserData:
     """A file row whose object would be in the (hung) storage."""
-    return UserData.objects.create(
-        user=user,
-        filename="f.bin",
-        size_in_bytes=5,
+    return file_row(
+        user,
         key=f"{settings.S3_DATA_PREFIX}/{user.pk}/2026/01/01/{os.urandom(16).hex()}",
         sloc="s3://restapi-test/x",
-        sha256="0" * 64,
+        filename="f.bin",
+        size_in_bytes=5,
         content_type="application/octet-stream",
     )
 

@@ -12,7 +12,7 @@ from django.db import OperationalError
 
 from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from tests.conftest import S3_BUCKET, client_for, free_port
-from tests.helpers import assert_error, counted
+from tests.helpers import assert_error, counted, file_row
 from userdata import services, storage
 from userdata.models import UserData
 from userdata.services import IncompleteBody
@@ -424,12 +424,11 @@ def test_reconcile_says_what_it_found_of_how_many(user_client, s3, settings):
 
 def test_reconcile_leaves_rows_outside_the_prefix_alone(user, s3):
     """A file imported from the Rust service: its object is where that service put it."""
-    imported = UserData.objects.create(
-        user=user,
-        filename="old.csv",
-        size_in_bytes=1,
+    imported = file_row(
+        user,
         key="rust/uploads/1/2022/01/01/u.old.csv",
         sloc=f"s3://{S3_BUCKET}/rust/uploads/1/2022/01/01/u.old.csv",
+        filename="old.csv",
         sha256="",
         content_type="application/octet-stream",
     )
@@ -517,23 +516,17 @@ def test_operator_download_with_storage_down_leaves_no_partial_file(user, s3, tm
 
 def test_old_local_locations_lose_the_server_path(user, user_data_dir):
     migration = importlib.import_module("userdata.migrations.0002_local_sloc_without_host_path")
-    local = UserData.objects.create(
-        user=user,
-        filename="a.txt",
-        size_in_bytes=1,
+    local = file_row(
+        user,
         key="restapi/userdata/1/2026-12-01/aa",
         sloc=f"file://{user_data_dir}/restapi/userdata/1/2026-12-01/aa",
-        sha256="0" * 64,
-        content_type="text/plain",
+        filename="a.txt",
     )
-    in_s3 = UserData.objects.create(
-        user=user,
-        filename="b.txt",
-        size_in_bytes=1,
+    in_s3 = file_row(
+        user,
         key="restapi/userdata/1/2026-12-01/bb",
         sloc="s3://bucket/restapi/userdata/1/2026-12-01/bb",
-        sha256="0" * 64,
-        content_type="text/plain",
+        filename="b.txt",
     )
     migration.local_sloc_from_key(django_apps, None)
     local.refresh_from_db()
