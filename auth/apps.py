@@ -20,5 +20,9 @@ class AuthConfig(AppConfig):
 
     def ready(self) -> None:
         from auth import schema  # noqa: F401  (registers the OpenAPI security scheme)
+        from auth.metrics import SigningKeyCollector
+        from restapi.metrics import collector_register
+
+        collector_register(SigningKeyCollector())
 
         connection_created.connect(_sqlite_least)

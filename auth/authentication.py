@@ -2,6 +2,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
@@ -10,11 +11,18 @@ from auth.selectors import session_user
 from auth.tokens import AccessToken, verified_tokens
 from restapi.exceptions import InvalidAccessToken, TokenExpired
 from restapi.pagination import MAX_DB_ID
-from users.models import User
+
+
+class AuthenticatedRequest(Request):
+    """What a view behind IsAuthenticated gets: the session's user and its access token."""
+
+    user: AbstractBaseUser  # type: ignore[assignment]
+    auth: AccessToken
 
 
 class JWTAuthentication(SimpleJWTAuthentication):
-    """`Authorization: Bearer <jwt>` or the seed's `<TOKEN_HEADER>: <jwt>`; one query a request."""
+    """`Authorization: Bearer <jwt>` or, as the Rust service read it, `<TOKEN_HEADER>: <jwt>`.
+    One query a request."""
 
     # simplejwt's stubs say bytes; its code returns None without a header, as this does.
     def get_header(self, request: Request) -> bytes | None:  # type: ignore[override]
@@ -34,7 +42,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
         except TokenError as exc:
             raise InvalidAccessToken() from exc
 
-    def get_user(self, validated_token: Any) -> User:  # type: ignore[override]
+    def get_user(self, validated_token: Any) -> AbstractBaseUser:  # type: ignore[override]
         """The token's user, if its session is live: one query, so revocation is immediate."""
         user_id = int(validated_token["sub"])
         if user_id > MAX_DB_ID:

@@ -16,27 +16,15 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
-from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 
+from auth.metrics import LOCKOUTS
 from auth.models import LoginThrottle
-from restapi.metrics import LOCKOUTS
 
 
 class RateLimited(Throttled):
     default_code = "rate_limited"
     wait: int  # seconds, set by Throttled (the stubs do not declare it)
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The socket's address, or the one TRUSTED_PROXY_COUNT proxies in front of us saw."""
-    trusted = settings.TRUSTED_PROXY_COUNT
-    if trusted > 0:
-        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        hops = [hop for hop in hops if hop]
-        if len(hops) >= trusted:
-            return hops[-trusted]
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 @dataclass(frozen=True)

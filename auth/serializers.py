@@ -2,13 +2,6 @@ from rest_framework import serializers
 
 from auth.models import Session
 from restapi.fields import StrictCharField
-from users.serializers import password_field
-
-
-class LoginInput(serializers.Serializer[None]):
-    # Not validated as an email: a malformed address is just another failed login.
-    email = StrictCharField(max_length=254)
-    password = password_field()
 
 
 class RefreshInput(serializers.Serializer[None]):

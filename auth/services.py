@@ -1,41 +1,26 @@
-"""Writes for authentication: logins, sessions and their tokens."""
+"""Writes on sessions and their tokens. The account side of a login (the password check,
+the user's state) is the users app's: this one knows a user only as its sessions' owner."""
 
 import hmac
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from auth.models import Session
-from auth.ratelimit import (
-    bucket_take,
-    login_attempt_claim,
-    login_attempt_failed,
-    login_attempt_succeeded,
-    login_attempt_unclaimed,
-)
-from auth.tokens import access_token_for
-from restapi.exceptions import (
-    Forbidden,
-    InvalidAccessToken,
-    InvalidCredentials,
-    InvalidToken,
-    Overloaded,
-)
-from restapi.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
-from users.models import MalformedEmail, User, UserState, normalize_email
-from users.signals import announce
-
-
-class EmailNotVerified(Forbidden):
-    default_code = "email_not_verified"
-    default_detail = "Confirm your email address first: follow the link we sent you."
+from auth.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
+from auth.models import LoginThrottle, RateBucket, Session
+from auth.tokens import TokenSubject, access_token_for
+from restapi.exceptions import InvalidAccessToken, InvalidToken
+from restapi.purge import delete_in_batches
+from restapi.signals import announce
 
 
 @dataclass(frozen=True)
@@ -44,80 +29,12 @@ class Tokens:
     refresh: str
 
 
-def password_check(*, email: str, password: str, client_ip: str) -> User:
-    """The active user with this email and password. Every password check goes through
-    here: the API's login, the Django admin's (its form and the authentication backend),
-    a `current_password`.
-
-    Before any hashing, the client IP's login bucket and the account's backoff take the
-    attempt; the backoff counts it as a failure at once (so parallel guesses cannot
-    outrun it) and a success clears it. Raises RateLimited (429), or InvalidCredentials
-    (401) for every kind of failure, after the same work: one argon2 computation and one
-    write transaction, which holds the `user.login_failed` event when the account exists.
-    """
-    if len(password) > settings.PASSWORD_MAX_LENGTH:
-        raise InvalidCredentials()  # no account has such a password: nothing to hash
-    bucket_take(action="login", key=client_ip)
-    try:
-        key = normalize_email(email)
-    except MalformedEmail:
-        # Just another failure: no account has an address mail cannot reach.
-        key = email.strip().lower()
-    login_attempt_claim(email=key)
-    user = User.objects.filter(email=key).first()
-    try:
-        if user is None:
-            # Hash anyway so that an unknown email takes as long as a wrong password.
-            User().set_password(password)
-        # check_password rehashes (and saves) a hash made with other argon2 parameters.
-        elif user.check_password(password) and user.is_active:
-            login_attempt_succeeded(email=key)
-            return user
-    except Overloaded:
-        login_attempt_unclaimed(email=key)
-        raise
-    with transaction.atomic():
-        login_attempt_failed(email=key)
-        # The event of a known account commits with the failure. An unknown one has none,
-        # but writes a stand-in and rolls it back (as it hashes a stand-in password
-        # above): the same statements, so the same time, either way.
-        savepoint = transaction.savepoint()
-        announce(user or User(pk=0, email=key), "user.login_failed")
-        if user is None:
-            transaction.savepoint_rollback(savepoint)
-        else:
-            transaction.savepoint_commit(savepoint)
-    # The event does not wake the publisher (kafka_events.outbox.QUIET_EVENT_TYPES): its
-    # work would slow this answer for known accounts only.
-    raise InvalidCredentials()
-
-
-def user_login(
-    *, email: str, password: str, client_ip: str, user_agent: str
-) -> tuple[User, Tokens]:
-    checked = password_check(email=email, password=password, client_ip=client_ip)
-    with transaction.atomic():
-        # The row as it is now, locked: a deactivation since the check wins, and the
-        # token carries the current role.
-        user = User.objects.select_for_update().filter(pk=checked.pk).first()
-        if user is None or not user.is_active:
-            raise InvalidCredentials()
-        if settings.USER_EMAIL_VERIFICATION_REQUIRED and not user.verified:
-            # Only after a correct password, so this reveals nothing to a guesser.
-            raise EmailNotVerified()
-        user.last_login = timezone.now()
-        user.save(update_fields=["last_login"])
-        tokens = session_start(user=user, client_ip=client_ip, user_agent=user_agent)
-        announce(user, "user.logged_in", client_ip=client_ip)
-    return user, tokens
-
-
 def _refresh_mac(session: Session, generation: int) -> str:
     value = f"{session.pk}.{generation}.{session.salt}"
     return salted_hmac("restapi.refresh", value, algorithm="sha256").hexdigest()
 
 
-def _tokens(session: Session, user: User) -> Tokens:
+def _tokens(session: Session, user: TokenSubject) -> Tokens:
     refresh = f"{session.pk.hex}.{session.generation}.{_refresh_mac(session, session.generation)}"
     TOKENS_ISSUED.labels("access").inc()
     TOKENS_ISSUED.labels("refresh").inc()
@@ -128,9 +45,9 @@ def _refresh_expiry() -> datetime:
     return timezone.now() + timedelta(seconds=settings.TOKEN_REFRESH_EXPIRATION_SECONDS)
 
 
-def session_start(*, user: User, client_ip: str, user_agent: str) -> Tokens:
+def session_start(*, user: TokenSubject, client_ip: str, user_agent: str) -> Tokens:
     session = Session.objects.create(
-        user=user,
+        user_id=user.pk,
         salt=secrets.token_hex(16),
         last_used_at=timezone.now(),
         expires_at=_refresh_expiry(),
@@ -158,7 +75,7 @@ def session_refresh(*, refresh: str) -> Tokens:
         )
         if session is None or not hmac.compare_digest(mac, _refresh_mac(session, generation)):
             raise InvalidToken()
-        if session.user.state != UserState.ACTIVE:
+        if not session.user.is_active:
             raise InvalidToken()
         now = timezone.now()
         if generation == session.generation:
@@ -190,38 +107,51 @@ def sessions_revoke(sessions: QuerySet[Session], *, reason: str) -> int:
     return revoked
 
 
-def session_revoke(*, user: User, session_id: uuid.UUID, reason: str) -> bool:
-    """Revokes one of the user's sessions; False when it is not theirs or not active."""
-    return sessions_revoke(Session.objects.filter(pk=session_id, user=user), reason=reason) == 1
-
-
-@transaction.atomic
-def user_logout(*, user: User, session_id: uuid.UUID | None) -> bool:
-    """Ends one session (or, without an id, all of them); False if it was not the user's."""
-    if session_id is None:
-        session_revoke_all(user=user, reason="logout_all")
-    elif not session_revoke(user=user, session_id=session_id, reason="logout"):
-        return False
-    announce(user, "user.logged_out", session_id=str(session_id) if session_id else None)
-    return True
-
-
-def session_revoke_all(*, user: User, reason: str, keep: uuid.UUID | None = None) -> int:
-    sessions = Session.objects.filter(user=user)
+def session_revoke_all(
+    *, user: AbstractBaseUser, reason: str, keep: uuid.UUID | None = None
+) -> int:
+    sessions = Session.objects.filter(user_id=user.pk)
     if keep is not None:
         sessions = sessions.exclude(pk=keep)
     return sessions_revoke(sessions, reason=reason)
 
 
 @transaction.atomic
-def session_renew(*, user: User, session_id: uuid.UUID) -> Tokens:
+def user_logout(*, user: AbstractBaseUser, session_id: uuid.UUID | None) -> None:
+    """Ends one of the user's sessions or, without an id, all of them."""
+    if session_id is None:
+        session_revoke_all(user=user, reason="logout_all")
+    else:
+        sessions_revoke(Session.objects.filter(pk=session_id, user_id=user.pk), reason="logout")
+    announce(user, "user.logged_out", session_id=str(session_id) if session_id else None)
+
+
+@transaction.atomic
+def session_renew(*, user: TokenSubject, session_id: uuid.UUID) -> Tokens:
     """Fresh tokens for a live session, the refresh token rotated (after a password change).
 
     A session revoked meanwhile (logout, deactivation) gets none: 401."""
-    session = Session.objects.live().select_for_update().filter(pk=session_id, user=user).first()
+    session = (
+        Session.objects.live().select_for_update().filter(pk=session_id, user_id=user.pk).first()
+    )
     if session is None:
         raise InvalidAccessToken()
     session.generation += 1
     session.rotated_at = session.last_used_at = timezone.now()
     session.save(update_fields=["generation", "rotated_at", "last_used_at"])
     return _tokens(session, user)
+
+
+def sessions_ended_purge(*, ended_before: datetime) -> Iterator[int]:
+    """Deletes sessions revoked or expired before then (batch counts, as they go)."""
+    return delete_in_batches(
+        Session.objects.filter(Q(revoked_at__lt=ended_before) | Q(expires_at__lt=ended_before))
+    )
+
+
+def login_counters_idle_purge(*, idle_since: float) -> Iterator[int]:
+    return delete_in_batches(LoginThrottle.objects.filter(next_attempt_at__lt=idle_since))
+
+
+def rate_buckets_idle_purge(*, idle_since: float) -> Iterator[int]:
+    return delete_in_batches(RateBucket.objects.filter(updated_at__lt=idle_since))

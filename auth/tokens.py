@@ -5,19 +5,29 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import jwt
 from django.conf import settings
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
 from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 
-import jwt
 from auth.keys import key_ring, key_store
-from users.models import User
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "iss", "aud"]
+
+
+class TokenSubject(Protocol):
+    """What a token says about its user (the users app's User is one)."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def role(self) -> str: ...
 
 
 class KeyRingTokenBackend(TokenBackend):
@@ -140,7 +150,7 @@ class VerifiedTokens:
 verified_tokens = VerifiedTokens()
 
 
-def access_token_for(user: User, *, session_id: uuid.UUID) -> str:
+def access_token_for(user: TokenSubject, *, session_id: uuid.UUID) -> str:
     token = AccessToken()
     token["sub"] = str(user.pk)
     token["sid"] = str(session_id)

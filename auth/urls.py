@@ -3,7 +3,6 @@ from django.urls import path
 from auth import views
 
 urlpatterns = [
-    path("login", views.LoginView.as_view()),
     path("login/refresh", views.RefreshView.as_view()),
     path("logout", views.LogoutView.as_view()),
     path("logout/all", views.LogoutAllView.as_view()),

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -10,54 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth import selectors, services
+from auth.authentication import AuthenticatedRequest
 from auth.keys import key_ring, public_jwk
-from auth.ratelimit import RateLimited, client_ip
-from auth.serializers import LoginInput, RefreshInput, SessionOutput
+from auth.serializers import RefreshInput, SessionOutput
 from auth.tokens import ALGORITHM
-from restapi.exceptions import ApiError, NotFound
-from restapi.metrics import LOGINS
 from restapi.schema import envelope, errors
-from restapi.views import AuthenticatedRequest, shaped, valid
-from users.models import User
-from users.serializers import UserOutput, UserWithTokens
-
-
-def request_origin(request: Request) -> dict[str, str]:
-    return {
-        "client_ip": client_ip(request),
-        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
-    }
-
-
-def token_body(tokens: services.Tokens) -> dict[str, str]:
-    return {"token": tokens.token, "refresh": tokens.refresh}
-
-
-def user_with_tokens(user: User, tokens: services.Tokens) -> dict[str, Any]:
-    """The body of a login or a registration: the UserShape and the session's tokens."""
-    return {**shaped(UserOutput, user), **token_body(tokens), "msg": "success"}
-
-
-class LoginView(APIView):
-    authentication_classes = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        operation_id="login",
-        request=LoginInput,
-        responses={201: UserWithTokens, **errors(400, 401, 403, 429, 503)},
-        auth=[],
-    )
-    def post(self, request: Request) -> Response:
-        try:
-            user, tokens = services.user_login(
-                **valid(LoginInput, request), **request_origin(request)
-            )
-        except (ApiError, RateLimited) as exc:
-            LOGINS.labels(exc.default_code).inc()
-            raise
-        LOGINS.labels("success").inc()
-        return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
+from restapi.serializing import validated
 
 
 class RefreshView(APIView):
@@ -76,8 +35,8 @@ class RefreshView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        tokens = services.session_refresh(**valid(RefreshInput, request))
-        return Response({**token_body(tokens), "msg": "success"})
+        tokens = services.session_refresh(**validated(RefreshInput, request))
+        return Response({**asdict(tokens), "msg": "success"})
 
 
 class LogoutView(APIView):
@@ -111,8 +70,8 @@ class SessionListView(APIView):
 class SessionDetailView(APIView):
     @extend_schema(operation_id="session_revoke", responses={204: None, **errors(404)})
     def delete(self, request: AuthenticatedRequest, session_id: uuid.UUID) -> Response:
-        if not services.user_logout(user=request.user, session_id=session_id):
-            raise NotFound()
+        session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+        services.user_logout(user=request.user, session_id=session.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

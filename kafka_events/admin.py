@@ -1,10 +1,9 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from kafka_events.models import OutboxEvent
-from kafka_events.producer import publisher
+from kafka_events.services import outbox_retry_now
 
 
 @admin.register(OutboxEvent)
@@ -34,6 +33,5 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now (unsent rows)")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        count = queryset.filter(sent_at=None).update(next_attempt_at=timezone.now())
-        publisher.wake()
+        count = outbox_retry_now(queryset)
         self.message_user(request, f"{count} rows will be retried", messages.SUCCESS)

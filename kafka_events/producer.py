@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from kafka_events.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
 from kafka_events.models import OutboxEvent
-from restapi.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from kafka_events.outbox import (
     user_events_add,
 )
 from kafka_events.producer import publisher
+from restapi.signals import user_event, user_read, users_event
 from userdata.models import UserData
 from userdata.serializers import DataOutput
 from users.models import User
 from users.serializers import UserOutput
-from users.signals import user_event, user_read, users_event
 
 
 @receiver(user_event, sender=User)

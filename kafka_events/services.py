@@ -4,9 +4,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from kafka_events.models import OutboxEvent
 from kafka_events.outbox import event_headers, outbox_add
+from kafka_events.producer import publisher
 from restapi.exceptions import Conflict
 
 # The headers of the service's own events: a one-off message must not pass for one (on
@@ -55,3 +59,11 @@ def message_publish(
         event_id=event_id,
     )
     return event_id
+
+
+def outbox_retry_now(rows: QuerySet[OutboxEvent]) -> int:
+    """Makes the unsent ones of these rows due now and wakes the publisher (the admin's
+    "retry now"); returns how many."""
+    count = rows.filter(sent_at=None).update(next_attempt_at=timezone.now())
+    publisher.wake()
+    return count

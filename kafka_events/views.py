@@ -1,19 +1,14 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kafka_events.serializers import PublishInput
 from kafka_events.services import message_publish
+from restapi.permissions import IsAdmin
 from restapi.schema import ErrorOutput, envelope, errors
-from restapi.views import valid
-
-
-class IsAdmin(BasePermission):
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(getattr(request.user, "is_admin", False))
+from restapi.serializing import validated
 
 
 class PublishView(APIView):
@@ -32,7 +27,7 @@ class PublishView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        event_id = message_publish(**valid(PublishInput, request))
+        event_id = message_publish(**validated(PublishInput, request))
         return Response(
             {"event_id": str(event_id), "msg": "queued"}, status=status.HTTP_202_ACCEPTED
         )

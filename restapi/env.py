@@ -47,7 +47,8 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_path(name: str, default: str) -> Path:
-    """A path setting; relative paths are taken from the project directory, as in the seed."""
+    """A path setting; relative paths are taken from the project directory (as the Rust
+    service took them)."""
     path = Path(os.environ.get(name) or default)
     return path if path.is_absolute() else BASE_DIR / path
 

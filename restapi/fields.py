@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from restapi.pagination import MAX_DB_ID
+
 
 class StrictCharField(serializers.CharField):
     """A JSON string and nothing else: a number or a boolean is a 400.
@@ -30,3 +32,8 @@ class StrictCharField(serializers.CharField):
 
 class StrictEmailField(StrictCharField, serializers.EmailField):
     pass
+
+
+def db_id_field(**kwargs: Any) -> serializers.IntegerField:
+    """A database id (a user's, a file's): what the id columns can hold, nothing else."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_DB_ID, **kwargs)

@@ -1,4 +1,4 @@
-"""gunicorn settings: HTTPS on API_ENDPOINT with keep-alive, from the seed's variables.
+"""gunicorn settings: HTTPS on API_ENDPOINT with keep-alive, from the Rust service's variables.
 
 Run with `gunicorn -c restapi/gunicorn_conf.py restapi.wsgi`.
 """
@@ -64,7 +64,8 @@ def child_exit(server: object, worker: Any) -> None:
 
 
 def worker_exit(server: object, worker: object) -> None:
-    """Graceful shutdown: finish the current outbox batch and flush what is in flight."""
-    from kafka_events.producer import publisher
+    """Graceful shutdown: the apps finish their work in flight (the outbox publisher its
+    current batch)."""
+    from restapi.lifecycle import worker_stopping
 
-    publisher.stop(timeout=graceful_timeout / 2)
+    worker_stopping.send(sender=None, timeout=graceful_timeout / 2)

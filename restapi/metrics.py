@@ -19,11 +19,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from cryptography import x509
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,7 +43,7 @@ from restapi.errors import error_body, json_error, method_not_allowed
 
 logger = logging.getLogger(__name__)
 
-# The seed's name, kept: requests by method, route pattern and status.
+# The Rust service's name, kept: requests by method, route pattern and status.
 HTTP_REQUESTS = Counter(
     "restapi_http_requests_total", "HTTP requests", ["method", "route", "status"]
 )
@@ -66,67 +63,29 @@ SEED_REQUESTS_BY_STATUS = Gauge(
 SEED_DURATION = Histogram(
     "http_request_duration_seconds", "HTTP request latencies in seconds", ["resource", "method"]
 )
-LOGINS = Counter("restapi_logins_total", "Login attempts by outcome", ["outcome"])
-LOCKOUTS = Counter("restapi_login_lockouts_total", "Login attempts refused by the account wait")
-HASH_SECONDS = Histogram(
-    "restapi_password_hash_seconds",
-    "Time of one argon2 computation",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
-TOKENS_ISSUED = Counter("restapi_tokens_issued_total", "Tokens issued", ["kind"])
-SESSIONS_REVOKED = Counter("restapi_sessions_revoked_total", "Sessions revoked", ["reason"])
-UPLOAD_BYTES = Counter("restapi_upload_bytes_total", "Bytes of user files stored")
-EVENTS_PUBLISHED = Counter("restapi_outbox_published_total", "Outbox rows delivered to Kafka")
-EVENTS_FAILED = Counter("restapi_outbox_failed_total", "Outbox deliveries that failed")
+# What each app adds (restapi/ knows no app): its collectors, read at scrape time.
+APP_COLLECTORS: list[Collector] = []
 
 
-class OutboxCollector(Collector):
-    """Read from the database at scrape time, so every process reports the same truth."""
+def collector_register(collector: Collector) -> None:
+    """For an app's ready(): a collector every /metrics registry includes."""
+    APP_COLLECTORS.append(collector)
+
+
+class CertificateCollector(Collector):
+    """When the API's TLS certificate expires: read at scrape time, so a renewed
+    certificate shows at the next scrape."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from kafka_events.models import OutboxEvent
-
-        backlog = OutboxEvent.objects.filter(sent_at=None).aggregate(
-            count=Count("id"), oldest=Min("created_at")
-        )
-        oldest = backlog["oldest"]
-        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
-        yield GaugeMetricFamily(
-            "restapi_outbox_pending", "Outbox rows not yet delivered", value=backlog["count"]
-        )
-        yield GaugeMetricFamily(
-            "restapi_outbox_oldest_pending_age_seconds",
-            "Age of the oldest undelivered outbox row",
-            value=age,
-        )
-
-
-class CredentialsCollector(Collector):
-    """When the API's TLS certificate expires, and how old the JWT signing key is: read at
-    scrape time, so a renewed certificate or a rotated key shows at the next scrape."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from auth.keys import key_ring
-
         try:
             certificate = x509.load_pem_x509_certificate(api_tls().cert.read_bytes())
         except (OSError, ValueError):
             logger.warning("Cannot read the TLS certificate for its expiry metric")
-        else:
-            yield GaugeMetricFamily(
-                "restapi_tls_certificate_expiry_timestamp_seconds",
-                "When the API's TLS certificate (API_TLS_CERT) expires, in seconds since the epoch",
-                value=certificate.not_valid_after_utc.timestamp(),
-            )
-        try:
-            created = key_ring().signer.created
-        except (ImproperlyConfigured, ValueError):
-            # A process that signs nothing (the relay) may have no keys mounted.
             return
         yield GaugeMetricFamily(
-            "restapi_jwt_signing_key_age_seconds",
-            "Time since the JWT signing key was made",
-            value=time.time() - created,
+            "restapi_tls_certificate_expiry_timestamp_seconds",
+            "When the API's TLS certificate (API_TLS_CERT) expires, in seconds since the epoch",
+            value=certificate.not_valid_after_utc.timestamp(),
         )
 
 
@@ -185,8 +144,9 @@ def registry() -> CollectorRegistry:
     else:
         # The default registry has this process's own process_* already.
         collected.register(_ThisProcess())
-    collected.register(OutboxCollector())
-    collected.register(CredentialsCollector())
+    collected.register(CertificateCollector())
+    for collector in APP_COLLECTORS:
+        collected.register(collector)
     return collected
 
 

@@ -5,13 +5,13 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from auth.authentication import JWTAuthentication
-from kafka_events.views import IsAdmin
 from restapi import health
 from restapi.errors import not_found_view
 from restapi.metrics import metrics_view
+from restapi.permissions import IsAdmin
 
 
 class DocsAccess(BasePermission):
@@ -24,7 +24,7 @@ class DocsAccess(BasePermission):
 # An admin's JWT, or the admin site's login: a browser can then open /docs.
 DOCS = {
     "permission_classes": [DocsAccess],
-    "authentication_classes": [JWTAuthentication, SessionAuthentication],
+    "authentication_classes": [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, SessionAuthentication],
 }
 
 urlpatterns = [

@@ -1,11 +1,11 @@
 from typing import Any
 
+import jwt
 from django.conf import settings
 from prometheus_client import REGISTRY
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-import jwt
 from auth.keys import key_ring
 from tests.conftest import BASE_DIR
 

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import yaml
 
+from auth import metrics as auth_metrics
+from kafka_events import metrics as kafka_metrics
 from restapi import metrics
+from userdata import metrics as userdata_metrics
+from users import metrics as users_metrics
 from tests.conftest import BASE_DIR
 from tests.helpers import YAMLLINT, yaml_problems
 
 DEPLOY = BASE_DIR / "deploy"
 METRIC_NAMES = {
     collector._name  # type: ignore[attr-defined]
-    for collector in vars(metrics).values()
+    for module in [metrics, auth_metrics, users_metrics, userdata_metrics, kafka_metrics]
+    for collector in vars(module).values()
     if hasattr(collector, "_name") and hasattr(collector, "_type")
 } | {
     # What collectors read at scrape time.

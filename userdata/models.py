@@ -3,7 +3,7 @@ from django.db import models
 
 
 class UserData(models.Model):
-    """A user's stored file (the seed's `users_data` table and DataRecord)."""
+    """A user's stored file (the Rust service's `users_data` table and DataRecord)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     filename = models.CharField(max_length=255)

@@ -24,10 +24,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from restapi.signals import announce_each
 from userdata import storage
 from userdata.models import UserData
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
-from users.signals import announce_each
 
 USER_COLUMNS = "id, email, password, state, verified, role, created_at, updated_at"
 FILE_COLUMNS = (

@@ -1,9 +1,13 @@
 """Reads on user files: one access path, the same 404 for "absent" and "not yours"."""
 
+from collections.abc import Iterator
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from restapi.exceptions import Forbidden, NotFound
 from restapi.pagination import MAX_DB_ID, Page, page_of
+from restapi.signals import announce_read
 from userdata.models import UserData
 from users.models import User
 from users.selectors import user_get_for_actor
@@ -59,4 +63,27 @@ def file_search(
         files = files.filter(size_in_bytes__gt=above_bytes)
     if below_bytes is not None:
         files = files.filter(size_in_bytes__lt=below_bytes)
-    return page_of(files, limit=limit, cursor=cursor)
+    page = page_of(files, limit=limit, cursor=cursor)
+    announce_read(actor, "user.data.searched", found=len(page.items))
+    return page
+
+
+def file_keys() -> Iterator[str]:
+    """Every file's storage key, streamed (for reconcile_storage)."""
+    return UserData.objects.values_list("key", flat=True).iterator(chunk_size=10_000)
+
+
+def files_outside_prefix_count(*, prefix: str) -> int:
+    """Files whose object is outside this prefix (imported from the Rust service)."""
+    return UserData.objects.exclude(key__startswith=prefix).count() if prefix else 0
+
+
+def files_stored_before(*, cutoff: datetime, prefix: str) -> Iterator[UserData]:
+    """Files made before the cutoff whose object is under the prefix: their id and key."""
+    rows = UserData.objects.filter(created_at__lt=cutoff, key__startswith=prefix)
+    return rows.only("pk", "key").iterator(chunk_size=10_000)
+
+
+def file_get(*, data_id: int) -> UserData | None:
+    """For operators (manage.py): any file by id, no actor check."""
+    return UserData.objects.filter(pk=data_id).first()

@@ -1,12 +1,11 @@
 from rest_framework import serializers
 
-from restapi.fields import StrictCharField
+from restapi.fields import StrictCharField, db_id_field
 from userdata.models import UserData
-from users.serializers import user_id_field
 
 
 class DataOutput(serializers.Serializer[UserData]):
-    """The seed's DataRecord."""
+    """The Rust service's DataRecord."""
 
     data_id = serializers.IntegerField(source="pk")
     user_id = serializers.IntegerField()
@@ -39,14 +38,14 @@ class UploadHeaders(serializers.Serializer[None]):
     data_type = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
     encoding = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
     comments = StrictCharField(max_length=1024, required=False, allow_blank=True, default="")
-    user_id = user_id_field(required=False)
+    user_id = db_id_field(required=False)
     content_type = serializers.RegexField(
         r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*$", max_length=255
     )
 
 
 class DataUpdateInput(serializers.Serializer[None]):
-    data_id = user_id_field()
+    data_id = db_id_field()
     filename = StrictCharField(min_length=1, max_length=255, trim_whitespace=False, required=False)
     data_type = StrictCharField(max_length=128, required=False, allow_blank=True)
     comments = StrictCharField(max_length=1024, required=False, allow_blank=True)
@@ -54,8 +53,8 @@ class DataUpdateInput(serializers.Serializer[None]):
 
 
 class DataSearchInput(serializers.Serializer[None]):
-    user_id = user_id_field(required=False)
-    data_id = user_id_field(required=False)
+    user_id = db_id_field(required=False)
+    data_id = db_id_field(required=False)
     filename = StrictCharField(max_length=255, required=False, allow_blank=True)
     data_type = StrictCharField(max_length=128, required=False, allow_blank=True)
     comments = StrictCharField(max_length=1024, required=False, allow_blank=True)

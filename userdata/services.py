@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework import status
 
 from restapi.exceptions import ApiError, NotFound, Overloaded, PayloadTooLarge
-from restapi.metrics import UPLOAD_BYTES
 from userdata import storage
+from userdata.metrics import UPLOAD_BYTES
 from userdata.models import UserData
 from users.models import User
 
@@ -161,3 +161,25 @@ def file_delete(*, record: UserData) -> None:
     """The row goes first: a file nobody can reach is better than a row with no file."""
     record.delete()
     _discard(record.key)
+
+
+def file_download(*, record: UserData, disposition: str) -> storage.Chunks | str:
+    """A presigned URL when S3_PRESIGNED_DOWNLOADS is on and storage can make one; else the
+    bytes, holding a transfer slot until the stream is closed."""
+    if settings.S3_PRESIGNED_DOWNLOADS:
+        url = storage.presigned_url(
+            record.key, filename_header=disposition, content_type=record.content_type
+        )
+        if url is not None:
+            return url
+    try:
+        return storage.download_chunks(record.key)
+    except storage.Busy as exc:
+        raise TransfersBusy() from exc
+    except storage.StorageError as exc:
+        raise StorageUnavailable() from exc
+
+
+def files_without_object_delete(*, data_ids: list[int]) -> None:
+    """Deletes the rows of files whose object is gone (reconcile_storage --delete)."""
+    UserData.objects.filter(pk__in=data_ids).delete()

@@ -3,7 +3,7 @@
 The only module that imports boto3. Bytes are streamed in bounded chunks both ways, the
 SHA-256 is computed on the way in, and a failed upload leaves nothing behind (boto3's
 transfer manager aborts an incomplete multipart upload; a local temporary file is removed).
-The seed's library functions are kept as plain functions for scripts (upload_file,
+The Rust service's library functions are kept as plain functions for scripts (upload_file,
 upload_bytes, download_file, download_bytes); `manage.py user_files download` uses
 download_file, while uploads from the API and the command go through
 userdata.services.file_upload (quota, row, event) and upload_stream.
@@ -483,6 +483,15 @@ def download_chunks(key: str) -> Chunks:
         release()
         raise
     return Chunks(chunks, resource, release)
+
+
+def presigned_url(key: str, *, filename_header: str, content_type: str) -> str | None:
+    """A short-lived URL that downloads the object, or None where the storage has none (a
+    local directory)."""
+    store = backend()
+    if not isinstance(store, S3Backend):
+        return None
+    return store.presigned_url(key, filename_header=filename_header, content_type=content_type)
 
 
 def download_file(key: str, path: Path) -> None:

@@ -2,7 +2,6 @@ import base64
 from typing import Any
 from urllib.parse import quote
 
-from django.conf import settings
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -14,8 +13,8 @@ from rest_framework.views import APIView
 
 from restapi.exceptions import ApiError
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
-from restapi.views import AuthenticatedRequest, page_body, shaped, valid, with_msg
-from userdata import selectors, services, storage
+from restapi.serializing import page_body, shaped, validated, with_msg
+from userdata import selectors, services
 from userdata.models import UserData
 from userdata.serializers import (
     DataMessage,
@@ -24,7 +23,7 @@ from userdata.serializers import (
     DataUpdateInput,
     UploadHeaders,
 )
-from users.signals import announce_read
+from users.requests import UserRequest
 
 
 class LengthRequired(ApiError):
@@ -107,7 +106,7 @@ class DataView(APIView):
         # The record's fields at the top level, as the Rust service answered.
         responses={201: DataMessage, **errors(400, 403, 404, 408, 411, 413, 503)},
     )
-    def post(self, request: AuthenticatedRequest) -> Response:
+    def post(self, request: UserRequest) -> Response:
         length = content_length(request)
         headers = upload_headers(request)
         owner = selectors.owner_for_upload(actor=request.user, user_id=headers.pop("user_id", None))
@@ -120,8 +119,8 @@ class DataView(APIView):
         # The record under `data`, as the Rust service answered an update.
         responses={200: envelope("DataRecordOutput", data=DataMessage()), **errors(400, 404)},
     )
-    def put(self, request: AuthenticatedRequest) -> Response:
-        data = valid(DataUpdateInput, request)
+    def put(self, request: UserRequest) -> Response:
+        data = validated(DataUpdateInput, request)
         record = selectors.file_get_for_owner(actor=request.user, data_id=data.pop("data_id"))
         record = services.file_update(record=record, **data)
         return Response({"data": record_body(record), "msg": "success"})
@@ -136,21 +135,14 @@ class DataSearchView(APIView):
             **errors(400, 403),
         },
     )
-    def post(self, request: AuthenticatedRequest) -> Response:
-        query = valid(DataSearchInput, request)
+    def post(self, request: UserRequest) -> Response:
+        query = validated(DataSearchInput, request)
         page = selectors.file_search(actor=request.user, **query)
-        announce_read(request.user, "user.data.searched", found=len(page.items))
         return Response(page_body("data", page, DataOutput, item_msg="success"))
 
 
 def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
     disposition = content_disposition(record.filename)
-    backend = storage.backend()
-    if settings.S3_PRESIGNED_DOWNLOADS and isinstance(backend, storage.S3Backend):
-        url = backend.presigned_url(
-            record.key, filename_header=disposition, content_type=record.content_type
-        )
-        return HttpResponseRedirect(url)
     headers = {
         "Content-Length": str(record.size_in_bytes),
         "Content-Disposition": disposition,
@@ -165,13 +157,10 @@ def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
         headers["Repr-Digest"] = f"sha-256=:{digest}:"
     # Last, so that nothing can fail between taking the transfer slot and the response
     # that gives it back when closed.
-    try:
-        chunks = storage.download_chunks(record.key)
-    except storage.Busy as exc:
-        raise services.TransfersBusy() from exc
-    except storage.StorageError as exc:
-        raise services.StorageUnavailable() from exc
-    return StreamingHttpResponse(chunks, content_type=record.content_type, headers=headers)
+    found = services.file_download(record=record, disposition=disposition)
+    if isinstance(found, str):
+        return HttpResponseRedirect(found)
+    return StreamingHttpResponse(found, content_type=record.content_type, headers=headers)
 
 
 class DataDetailView(APIView):
@@ -191,7 +180,7 @@ class DataDetailView(APIView):
         },
     )
     def get(
-        self, request: AuthenticatedRequest, data_id: int
+        self, request: UserRequest, data_id: int
     ) -> StreamingHttpResponse | HttpResponseRedirect:
         return download(selectors.file_get_for_owner(actor=request.user, data_id=data_id))
 
@@ -200,7 +189,7 @@ class DataDetailView(APIView):
         parameters=[id_parameter("data_id")],
         responses={204: None, **errors(404)},
     )
-    def delete(self, request: AuthenticatedRequest, data_id: int) -> Response:
+    def delete(self, request: UserRequest, data_id: int) -> Response:
         services.file_delete(
             record=selectors.file_get_for_owner(actor=request.user, data_id=data_id)
         )

@@ -1,11 +1,14 @@
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import SetPasswordMixin
 from django.contrib.auth.hashers import identify_hasher
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -15,11 +18,19 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
 
-from auth.ratelimit import RateLimited, client_ip
-from restapi.exceptions import ApiError
+from auth.ratelimit import RateLimited
+from restapi.clients import client_ip
+from restapi.exceptions import ApiError, InvalidCredentials, Overloaded
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
 from users.serializers import UserCreateInput
-from users.services import EmailTaken, user_create, user_deactivate, user_set_role, user_update
+from users.services import (
+    EmailTaken,
+    password_check,
+    user_create,
+    user_deactivate,
+    user_set_role,
+    user_update,
+)
 
 FORM_TEMPLATE = "admin/users/user/service_form.html"
 # The user's page only shows: changes go through the actions, the add and password pages
@@ -45,6 +56,53 @@ def _add_service_errors(form: forms.Form, exc: ValidationError, fields: dict[str
     for name, problems in cast(dict[str, list[str]], exc.detail).items():
         for problem in problems:
             form.add_error(fields.get(name), str(problem))
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login through users.services.password_check, like the API's.
+
+    It calls the check itself rather than authenticate(), which can only say yes or no:
+    a limited attempt shows the login page with "try again later", not a wrong password.
+    """
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "rate_limited": "Too many attempts for this account or from your address. Try again "
+        "later (in %(wait)s s).",
+        "overloaded": "The service is busy. Try again in a moment.",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is None or not password:
+            return self.cleaned_data
+        try:
+            self.user_cache = password_check(
+                email=email,
+                password=password,
+                client_ip=client_ip(self.request) if self.request else "",
+            )
+        except RateLimited as exc:
+            raise forms.ValidationError(
+                self.error_messages["rate_limited"], code="rate_limited", params={"wait": exc.wait}
+            ) from None
+        except Overloaded:
+            raise forms.ValidationError(
+                self.error_messages["overloaded"], code="overloaded"
+            ) from None
+        except InvalidCredentials:
+            raise self.get_invalid_login_error() from None
+        self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = AdminLoginForm
+# The service's name, not Django's, in every page's title and header.
+admin.site.site_title = f"{settings.SERVER_NAME_LABEL} admin"
+admin.site.site_header = f"{settings.SERVER_NAME_LABEL} administration"
+admin.site.index_title = "Users, sessions, files and events"
+# Roles are the user's `role`; Django's groups grant nothing here.
+admin.site.unregister(Group)
 
 
 class PasswordForm(SetPasswordMixin, forms.Form):

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from restapi.exceptions import Overloaded
-from restapi.metrics import HASH_SECONDS
 from restapi.slots import take_or_wait
+from users.metrics import HASH_SECONDS
 
 
 @cache

@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 
 from restapi.exceptions import NotFound
 from restapi.pagination import MAX_DB_ID, Page, page_of
+from restapi.signals import announce_read
 from users.models import User
 
 
@@ -17,6 +18,13 @@ def user_get_for_actor(*, actor: User, user_id: int) -> User:
         return User.objects.get(pk=user_id)
     except User.DoesNotExist as exc:
         raise NotFound() from exc
+
+
+def user_read(*, actor: User, user_id: int) -> User:
+    """GET /user/{id}: user_get_for_actor, announced as a read."""
+    user = user_get_for_actor(actor=actor, user_id=user_id)
+    announce_read(actor, "user.read", user_id=user.pk)
+    return user
 
 
 def user_search(
@@ -40,4 +48,16 @@ def user_search(
         users = users.filter(state=state)
     if verified is not None:
         users = users.filter(verified=verified)
-    return page_of(users, limit=limit, cursor=cursor)
+    page = page_of(users, limit=limit, cursor=cursor)
+    announce_read(actor, "user.searched", email=email, found=len(page.items))
+    return page
+
+
+def user_get_by_email(*, email: str) -> User | None:
+    """The account whose login is this address (normalized, as users.models stores it)."""
+    return User.objects.filter(email=email).first()
+
+
+def user_get(*, user_id: int) -> User | None:
+    """For operators (manage.py): any user by id, no actor check."""
+    return User.objects.filter(pk=user_id).first()

@@ -1,13 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from restapi.fields import StrictCharField, StrictEmailField
-from restapi.pagination import MAX_DB_ID
+from restapi.fields import StrictCharField, StrictEmailField, db_id_field
 from users.models import Role, User, UserState
-
-
-def user_id_field(**kwargs: object) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=1, max_value=MAX_DB_ID, **kwargs)  # type: ignore[arg-type]
 
 
 def password_field(**kwargs: object) -> StrictCharField:
@@ -20,7 +15,8 @@ def password_field(**kwargs: object) -> StrictCharField:
 
 
 class UserOutput(serializers.Serializer[User]):
-    """The seed's UserShape. A plain Serializer: ModelSerializer rebuilds its fields per call."""
+    """The Rust service's UserShape. A plain Serializer: ModelSerializer rebuilds its
+    fields per call."""
 
     user_id = serializers.IntegerField(source="pk")
     email = serializers.EmailField()
@@ -46,13 +42,19 @@ class UserWithTokens(UserMessage):
     refresh = serializers.CharField(required=False)
 
 
+class LoginInput(serializers.Serializer[None]):
+    # Not validated as an email: a malformed address is just another failed login.
+    email = StrictCharField(max_length=254)
+    password = password_field()
+
+
 class UserCreateInput(serializers.Serializer[None]):
     email = StrictEmailField(max_length=254)
     password = password_field()
 
 
 class UserUpdateInput(serializers.Serializer[None]):
-    user_id = user_id_field()
+    user_id = db_id_field()
     email = StrictEmailField(max_length=254, required=False)
     password = password_field(required=False)
     current_password = password_field(required=False)
@@ -61,7 +63,7 @@ class UserUpdateInput(serializers.Serializer[None]):
 
 
 class UserIdInput(serializers.Serializer[None]):
-    user_id = user_id_field()
+    user_id = db_id_field()
 
 
 class UserSearchInput(serializers.Serializer[None]):
@@ -74,14 +76,14 @@ class UserSearchInput(serializers.Serializer[None]):
 
 
 class VerifyInput(serializers.Serializer[None]):
-    u = user_id_field()
+    u = db_id_field()
     t = StrictCharField(max_length=128)
 
 
 class EmailInput(serializers.Serializer[None]):
-    # The seed's reset request also sent user_id; it is accepted and not needed.
+    # The Rust service's reset request also sent user_id; it is accepted and not needed.
     email = StrictEmailField(max_length=254)
-    user_id = user_id_field(required=False)
+    user_id = db_id_field(required=False)
 
 
 class PasswordChangeInput(serializers.Serializer[None]):

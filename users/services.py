@@ -7,22 +7,52 @@ before the lock.
 """
 
 import uuid
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from auth.ratelimit import bucket_take
-from auth.services import Tokens, password_check, session_renew, session_revoke_all
+from auth.ratelimit import (
+    bucket_take,
+    login_attempt_claim,
+    login_attempt_failed,
+    login_attempt_succeeded,
+    login_attempt_unclaimed,
+)
+from auth.services import Tokens, session_renew, session_revoke_all, session_start
 from restapi import background
-from restapi.exceptions import Conflict, Forbidden, InvalidAccessToken, InvalidCredentials
+from restapi.exceptions import (
+    Conflict,
+    Forbidden,
+    InvalidAccessToken,
+    InvalidCredentials,
+    Overloaded,
+)
+from restapi.purge import delete_in_batches
+from restapi.signals import announce
 from users import emails
-from users.models import MalformedEmail, Role, TokenPurpose, User, UserState, normalize_email
+from users.models import (
+    MalformedEmail,
+    OneTimeToken,
+    Role,
+    TokenPurpose,
+    User,
+    UserState,
+    normalize_email,
+)
 from users.onetime import InvalidOneTimeToken, token_cancel, token_issue, token_match, token_use
-from users.signals import announce
+from users.selectors import user_get_by_email
+
+
+class EmailNotVerified(Forbidden):
+    default_code = "email_not_verified"
+    default_detail = "Confirm your email address first: follow the link we sent you."
 
 
 class EmailTaken(Conflict):
@@ -60,6 +90,11 @@ def _save(user: User, fields: list[str] | None = None) -> None:
         raise EmailTaken() from exc
 
 
+def _taken_by_another(email: str, user: User) -> bool:
+    holder = user_get_by_email(email=email)
+    return holder is not None and holder.pk != user.pk
+
+
 def _verification_start(user: User) -> None:
     token = token_issue(user=user, purpose=TokenPurpose.VERIFY_EMAIL)
     emails.send_verification(user=user, to=user.email, token=token)
@@ -70,7 +105,7 @@ def _pending_email_link(user: User, email: str) -> None:
     its owner gets a notice instead and no link goes out; the token is made either way,
     so the requester cannot tell the two apart (and verifying refuses a taken address)."""
     token = token_issue(user=user, purpose=TokenPurpose.EMAIL_CHANGE, new_email=email)
-    if User.objects.filter(email=email).exclude(pk=user.pk).exists():
+    if _taken_by_another(email, user):
         emails.send_address_in_use_notice(to=email)
     else:
         emails.send_verification(user=user, to=email, token=token)
@@ -86,6 +121,85 @@ def user_create(*, email: str, password: str) -> User:
         _verification_start(user)
     announce(user, "user.created")
     return user
+
+
+def password_check(*, email: str, password: str, client_ip: str) -> User:
+    """The active user with this email and password. Every password check goes through
+    here: the API's login, the Django admin's (its form and the authentication backend),
+    a `current_password`.
+
+    Before any hashing, the client IP's login bucket and the account's backoff take the
+    attempt; the backoff counts it as a failure at once (so parallel guesses cannot
+    outrun it) and a success clears it. Raises RateLimited (429), or InvalidCredentials
+    (401) for every kind of failure, after the same work: one argon2 computation and one
+    write transaction, which holds the `user.login_failed` event when the account exists.
+    """
+    if len(password) > settings.PASSWORD_MAX_LENGTH:
+        raise InvalidCredentials()  # no account has such a password: nothing to hash
+    bucket_take(action="login", key=client_ip)
+    try:
+        key = normalize_email(email)
+    except MalformedEmail:
+        # Just another failure: no account has an address mail cannot reach.
+        key = email.strip().lower()
+    login_attempt_claim(email=key)
+    user = user_get_by_email(email=key)
+    try:
+        if user is None:
+            # Hash anyway so that an unknown email takes as long as a wrong password.
+            User().set_password(password)
+        # check_password rehashes (and saves) a hash made with other argon2 parameters.
+        elif user.check_password(password) and user.is_active:
+            login_attempt_succeeded(email=key)
+            return user
+    except Overloaded:
+        login_attempt_unclaimed(email=key)
+        raise
+    with transaction.atomic():
+        login_attempt_failed(email=key)
+        # The event of a known account commits with the failure. An unknown one has none,
+        # but writes a stand-in and rolls it back (as it hashes a stand-in password
+        # above): the same statements, so the same time, either way.
+        savepoint = transaction.savepoint()
+        announce(user or User(pk=0, email=key), "user.login_failed")
+        if user is None:
+            transaction.savepoint_rollback(savepoint)
+        else:
+            transaction.savepoint_commit(savepoint)
+    # The event does not wake the publisher (kafka_events.outbox.QUIET_EVENT_TYPES): its
+    # work would slow this answer for known accounts only.
+    raise InvalidCredentials()
+
+
+def user_login(
+    *, email: str, password: str, client_ip: str, user_agent: str
+) -> tuple[User, Tokens]:
+    checked = password_check(email=email, password=password, client_ip=client_ip)
+    with transaction.atomic():
+        # The row as it is now, locked: a deactivation since the check wins, and the
+        # token carries the current role.
+        user = User.objects.select_for_update().filter(pk=checked.pk).first()
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        if settings.USER_EMAIL_VERIFICATION_REQUIRED and not user.verified:
+            # Only after a correct password, so this reveals nothing to a guesser.
+            raise EmailNotVerified()
+        user.last_login = timezone.now()
+        user.save(update_fields=["last_login"])
+        tokens = session_start(user=user, client_ip=client_ip, user_agent=user_agent)
+        announce(user, "user.logged_in", client_ip=client_ip)
+    return user, tokens
+
+
+def user_register(
+    *, email: str, password: str, client_ip: str, user_agent: str
+) -> tuple[User, Tokens | None]:
+    """A new account, and its first session's tokens unless it must verify its email first."""
+    with transaction.atomic():
+        user = user_create(email=email, password=password)
+        if settings.USER_EMAIL_VERIFICATION_REQUIRED:
+            return user, None
+        return user, session_start(user=user, client_ip=client_ip, user_agent=user_agent)
 
 
 def _check_current_password(user: User, current_password: str | None, client_ip: str) -> None:
@@ -118,7 +232,7 @@ def _email_change(user: User, email: str, *, by_owner: bool) -> list[str]:
         _pending_email_link(user, email)
         emails.send_email_change_notice(old=user.email, new=email)
         return ["pending_email"]
-    if User.objects.filter(email=email).exclude(pk=user.pk).exists():
+    if _taken_by_another(email, user):
         raise EmailTaken()
     user.email, user.pending_email, user.verified = email, None, 0
     token_cancel(user=user, purpose=TokenPurpose.EMAIL_CHANGE)  # a pending change is void
@@ -180,8 +294,7 @@ def user_update(
             user.password, user.password_change_required = encoded, False
             changes.append("password")
             fields += ["password", "password_change_required"]
-        if state is not None and state != user.state:
-            user.state = UserState(state)
+        if state is not None and _state_set(user, UserState(state)):
             changes.append("state")
             fields.append("state")
         if role is not None and role != user.role:
@@ -200,19 +313,28 @@ def user_update(
             )
             if by_owner and actor_session is not None:
                 tokens = session_renew(user=user, session_id=actor_session)
-        if "state" in changes and user.state == UserState.DEACTIVATED:
-            session_revoke_all(user=user, reason="deactivated")
         if event_type := _update_event(changes, user):
             announce(user, event_type, changes=changes)
     return user, tokens
 
 
+def _state_set(user: User, state: UserState) -> bool:
+    """Every change of a user's state goes through here (on the locked row, saved by the
+    caller): a deactivation revokes every session at once. False when it was so already."""
+    if state == user.state:
+        return False
+    user.state = state
+    if state == UserState.DEACTIVATED:
+        session_revoke_all(user=user, reason="deactivated")
+    return True
+
+
 @transaction.atomic
 def user_deactivate(*, user: User) -> User:
+    """DELETE /user: the owner's or an admin's soft delete."""
     user = _locked(user)
-    user.state = UserState.DEACTIVATED
+    _state_set(user, UserState.DEACTIVATED)
     _save(user, ["state"])
-    session_revoke_all(user=user, reason="deactivated")
     announce(user, "user.deactivated")
     return user
 
@@ -264,10 +386,10 @@ def verification_resend(*, user: User) -> None:
 
 def _active_user(email: str) -> User | None:
     try:
-        email = normalize_email(email)
+        user = user_get_by_email(email=normalize_email(email))
     except MalformedEmail:
         return None
-    return User.objects.filter(email=email, state=UserState.ACTIVE).first()
+    return user if user is not None and user.is_active else None
 
 
 def _verification_resend_job(email: str) -> None:
@@ -315,3 +437,13 @@ def password_reset_complete(*, email: str, token: str, password: str) -> User:
         session_revoke_all(user=user, reason="password_reset")
         announce(user, "user.password_reset")
     return user
+
+
+def one_time_tokens_spent_purge() -> Iterator[int]:
+    """Deletes one-time tokens that can no longer be used (batch counts, as they go)."""
+    now = timezone.now()
+    return delete_in_batches(
+        OneTimeToken.objects.filter(
+            Q(used_at__isnull=False) | Q(cancelled_at__isnull=False) | Q(expires_at__lte=now)
+        )
+    )

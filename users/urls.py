@@ -3,6 +3,7 @@ from django.urls import path
 from users import views
 
 urlpatterns = [
+    path("login", views.LoginView.as_view()),
     path("user", views.UserView.as_view()),
     path("user/search", views.UserSearchView.as_view()),
     path("user/<int:user_id>", views.UserDetailView.as_view()),

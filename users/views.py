@@ -1,8 +1,7 @@
 import uuid
+from dataclasses import asdict
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -10,9 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth.ratelimit import bucket_take, client_ip
-from auth.services import session_start
-from auth.views import request_origin, token_body, user_with_tokens
+from auth.ratelimit import RateLimited, bucket_take
+from auth.services import Tokens
+from restapi.clients import client_ip, request_origin
+from restapi.exceptions import ApiError
 from restapi.schema import (
     MessageOutput,
     OptionalBody,
@@ -21,12 +21,15 @@ from restapi.schema import (
     id_parameter,
     page_envelope,
 )
-from restapi.views import AuthenticatedRequest, page_body, shaped, valid
+from restapi.serializing import page_body, shaped, validated
 from users import selectors, services
+from users.metrics import LOGINS
 from users.models import User
 from users.onetime import InvalidOneTimeToken
+from users.requests import UserRequest
 from users.serializers import (
     EmailInput,
+    LoginInput,
     PasswordChangeInput,
     UserCreateInput,
     UserIdInput,
@@ -37,9 +40,35 @@ from users.serializers import (
     UserWithTokens,
     VerifyInput,
 )
-from users.signals import announce_read
 
 ACCEPTED = "If the account exists, an email is on its way."
+
+
+def user_with_tokens(user: User, tokens: Tokens) -> dict[str, Any]:
+    """The body of a login or a registration: the UserShape and the session's tokens."""
+    return {**shaped(UserOutput, user), **asdict(tokens), "msg": "success"}
+
+
+class LoginView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="login",
+        request=LoginInput,
+        responses={201: UserWithTokens, **errors(400, 401, 403, 429, 503)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            user, tokens = services.user_login(
+                **validated(LoginInput, request), **request_origin(request)
+            )
+        except (ApiError, RateLimited) as exc:
+            LOGINS.labels(exc.default_code).inc()
+            raise
+        LOGINS.labels("success").inc()
+        return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
 
 
 class UserView(APIView):
@@ -62,13 +91,13 @@ class UserView(APIView):
     )
     def post(self, request: Request) -> Response:
         bucket_take(action="register", key=client_ip(request))
-        with transaction.atomic():
-            user = services.user_create(**valid(UserCreateInput, request))
-            if settings.USER_EMAIL_VERIFICATION_REQUIRED:
-                body = {**shaped(UserOutput, user), "msg": "Confirm your email to log in."}
-            else:
-                tokens = session_start(user=user, **request_origin(request))
-                body = user_with_tokens(user, tokens)
+        user, tokens = services.user_register(
+            **validated(UserCreateInput, request), **request_origin(request)
+        )
+        if tokens is None:
+            body = {**shaped(UserOutput, user), "msg": "Confirm your email to log in."}
+        else:
+            body = user_with_tokens(user, tokens)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -76,8 +105,8 @@ class UserView(APIView):
         request=UserUpdateInput,
         responses={200: UserWithTokens, **errors(400, 403, 404, 409, 429, 503)},
     )
-    def put(self, request: AuthenticatedRequest) -> Response:
-        data = valid(UserUpdateInput, request)
+    def put(self, request: UserRequest) -> Response:
+        data = validated(UserUpdateInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data.pop("user_id"))
         user, tokens = services.user_update(
             actor=request.user,
@@ -89,18 +118,18 @@ class UserView(APIView):
         body = {**shaped(UserOutput, user), "msg": "success"}
         if tokens is not None:
             # Every other session was revoked; this one goes on with fresh tokens.
-            body |= token_body(tokens)
+            body |= asdict(tokens)
         return Response(body)
 
     @extend_schema(
         operation_id="user_deactivate",
-        description='The body is `{"user_id": …}`, as the seed\'s clients send it (OpenAPI 3.0 '
-        "has no request body on DELETE).",
+        description='The body is `{"user_id": …}`, as the Rust service\'s clients send it '
+        "(OpenAPI 3.0 has no request body on DELETE).",
         request=UserIdInput,
         responses={204: None, **errors(400, 404, 413, 415)},
     )
-    def delete(self, request: AuthenticatedRequest) -> Response:
-        data = valid(UserIdInput, request)
+    def delete(self, request: UserRequest) -> Response:
+        data = validated(UserIdInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data["user_id"])
         services.user_deactivate(user=user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -112,9 +141,8 @@ class UserDetailView(APIView):
         parameters=[id_parameter("user_id")],
         responses={200: UserMessage, **errors(404)},
     )
-    def get(self, request: AuthenticatedRequest, user_id: int) -> Response:
-        user = selectors.user_get_for_actor(actor=request.user, user_id=user_id)
-        announce_read(request.user, "user.read", user_id=user.pk)
+    def get(self, request: UserRequest, user_id: int) -> Response:
+        user = selectors.user_read(actor=request.user, user_id=user_id)
         return Response({**shaped(UserOutput, user), "msg": "success"})
 
 
@@ -127,10 +155,9 @@ class UserSearchView(APIView):
             **errors(400),
         },
     )
-    def post(self, request: AuthenticatedRequest) -> Response:
-        query = valid(UserSearchInput, request)
+    def post(self, request: UserRequest) -> Response:
+        query = validated(UserSearchInput, request)
         page = selectors.user_search(actor=request.user, **query)
-        announce_read(request.user, "user.searched", email=query["email"], found=len(page.items))
         # The Rust service's search items carried an empty msg.
         return Response(page_body("users", page, UserOutput, item_msg=""))
 
@@ -179,7 +206,11 @@ class VerifyResendView(APIView):
         bucket_take(action="verify_resend", key=client_ip(request))
         # A body is optional with a JWT, but one that is sent must be valid either way.
         sent_body = int(request.META.get("CONTENT_LENGTH") or 0) > 0
-        body = valid(EmailInput, request) if sent_body or not isinstance(request.user, User) else {}
+        body = (
+            validated(EmailInput, request)
+            if sent_body or not isinstance(request.user, User)
+            else {}
+        )
         if isinstance(request.user, User):
             services.verification_resend(user=request.user)
         else:
@@ -201,7 +232,7 @@ class PasswordResetView(APIView):
     )
     def post(self, request: Request) -> Response:
         bucket_take(action="password_reset", key=client_ip(request))
-        services.password_reset_request(email=valid(EmailInput, request)["email"])
+        services.password_reset_request(email=validated(EmailInput, request)["email"])
         return Response({"msg": ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -221,5 +252,5 @@ class PasswordChangeView(APIView):
     def post(self, request: Request) -> Response:
         # Before any lookup: guessing is bounded per client, never by burning the token.
         bucket_take(action="password_change", key=client_ip(request))
-        user = services.password_reset_complete(**valid(PasswordChangeInput, request))
+        user = services.password_reset_complete(**validated(PasswordChangeInput, request))
         return Response({"user_id": user.pk, "msg": "Your password is changed; log in again."})

@@ -2,7 +2,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from restapi.env import env_bool, env_float, env_int, env_list, env_optional_path, env_str
 
-# As in the seed: KAFKA_ENABLED runs the producer pool, KAFKA_PUBLISH_EVENTS publishes user
+# As in the Rust service: KAFKA_ENABLED runs the producer pool, KAFKA_PUBLISH_EVENTS publishes user
 # events. Events are written to the outbox only when both are on.
 KAFKA_ENABLED = env_bool("KAFKA_ENABLED", default=False)
 KAFKA_PUBLISH_EVENTS = env_bool("KAFKA_PUBLISH_EVENTS", default=False)

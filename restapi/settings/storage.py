@@ -10,7 +10,7 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
-# 1 stores user files in S3 (the seed had this switch inverted); 0 in USER_DATA_DIR.
+# 1 stores user files in S3 (the Rust service had this switch inverted); 0 in USER_DATA_DIR.
 S3_DATA_UPLOAD_TO_S3 = env_bool("S3_DATA_UPLOAD_TO_S3", default=False)
 S3_DATA_BUCKET = env_str("S3_DATA_BUCKET")
 # The Rust service's prefix. A row keeps the key it was stored under, so changing this

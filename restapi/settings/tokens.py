@@ -14,7 +14,7 @@ TOKEN_ORG = env_str("TOKEN_ORG", "example.org")
 # them as well share one audience name: set it for all of them.
 TOKEN_ISSUER = env_str("TOKEN_ISSUER") or PUBLIC_BASE_URL
 TOKEN_AUDIENCE = env_str("TOKEN_AUDIENCE") or TOKEN_ISSUER
-# The seed read the raw JWT from a header with this name; `Authorization: Bearer` works too.
+# The Rust service read the raw JWT from a header with this name; `Authorization: Bearer` works too.
 TOKEN_HEADER = env_str("TOKEN_HEADER", "Bearer")
 SERVER_PKI_DIR_JWT = env_path("SERVER_PKI_DIR_JWT", "./jwt")
 TOKEN_ALGO_PRIVATE_KEY = env_path("TOKEN_ALGO_PRIVATE_KEY", "./jwt/private-key-pkcs8.pem")

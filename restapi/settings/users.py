@@ -5,7 +5,7 @@ from restapi.env import env_bool, env_int
 AUTH_USER_MODEL = "users.User"
 # The only backend: Django's authenticate() (the admin's login) checks passwords through
 # the same brute-force limits as the API.
-AUTHENTICATION_BACKENDS = ["auth.backends.PasswordBackend"]
+AUTHENTICATION_BACKENDS = ["users.backends.PasswordBackend"]
 
 # argon2id cost; a stored hash made with other values is rehashed at the next login.
 PASSWORD_ARGON2_MEMORY_KIB = env_int("PASSWORD_ARGON2_MEMORY_KIB", 19456)

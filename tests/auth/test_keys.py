@@ -2,10 +2,10 @@ import io
 import os
 import time
 
+import jwt
 import pytest
 from django.core.management import CommandError, call_command
 
-import jwt
 from auth.keys import key_ring, key_store, write_key_pair
 from restapi.commands import EXIT_FAILED
 from tests.conftest import client_for, tokens_for

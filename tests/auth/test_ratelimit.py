@@ -6,7 +6,7 @@ import pytest
 from django.test import RequestFactory
 
 from auth import ratelimit
-from auth.ratelimit import client_ip
+from restapi.clients import client_ip
 from tests.conftest import PASSWORD, client_for
 from tests.helpers import assert_error, counted
 from users import hashers

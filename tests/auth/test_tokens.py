@@ -9,13 +9,13 @@ import sys
 import time
 from datetime import timedelta
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.utils import timezone
 
-import jwt
 from auth.keys import key_ring, key_store
 from auth.models import Session
 from auth.selectors import session_user

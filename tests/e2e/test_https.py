@@ -6,11 +6,11 @@ import threading
 import time
 from urllib.parse import parse_qs, urlparse
 
+import jwt
 import pytest
 import requests
 from django.core.management import call_command
 
-import jwt
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,9 +3,9 @@
 import ssl
 import uuid
 
+import jwt
 import pytest
 
-import jwt
 from auth.keys import key_ring
 from tests.conftest import tokens_for
 from users.models import User

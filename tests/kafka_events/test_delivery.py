@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher
+from restapi.signals import announce
 from tests.conftest import (
     BASE_DIR,
     PASSWORD,
@@ -22,7 +23,6 @@ from tests.conftest import (
     free_port,
     wait_for_port,
 )
-from users.signals import announce
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,10 +12,10 @@ from prometheus_client import REGISTRY
 
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher, _claim, publisher
+from restapi.signals import announce
 from tests.conftest import PASSWORD, client_for, consume
 from tests.helpers import assert_error
 from users.models import User
-from users.signals import announce
 
 pytestmark = pytest.mark.django_db
 

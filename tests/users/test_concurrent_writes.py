@@ -111,14 +111,14 @@ def test_a_reset_refuses_an_account_deactivated_meanwhile(user, monkeypatch):
 
 def after_the_password_check(monkeypatch, user, **change):
     """The user's row changes (by another request) right after a login checked its password."""
-    real_check = auth_services.password_check
+    real_check = services.password_check
 
     def check_then_change(**kwargs):
         checked = real_check(**kwargs)
         User.objects.filter(pk=user.pk).update(**change)
         return checked
 
-    monkeypatch.setattr(auth_services, "password_check", check_then_change)
+    monkeypatch.setattr(services, "password_check", check_then_change)
 
 
 def test_a_login_refuses_an_account_deactivated_after_its_password_check(api, user, monkeypatch):
@@ -150,7 +150,7 @@ def test_a_password_change_from_a_revoked_session_gets_no_fresh_tokens(user):
     tokens_for(user)
     sid = Session.objects.get().pk
     stale = User.objects.get(pk=user.pk)
-    auth_services.session_revoke(user=user, session_id=sid, reason="logout")
+    auth_services.user_logout(user=user, session_id=sid)
     with pytest.raises(InvalidAccessToken):
         services.user_update(
             actor=stale,

@@ -8,16 +8,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from auth.models import LoginThrottle, RateBucket, Session
-from restapi import commands
+from restapi import commands, purge
 from tests.conftest import tokens_for
 from tests.helpers import claims
-from users.management.commands import purge_expired
 
 pytestmark = pytest.mark.django_db
 
 
 def test_purge_deletes_in_batches_and_reports_progress_without_a_terminal(monkeypatch):
-    monkeypatch.setattr(purge_expired, "BATCH_ROWS", 2)
+    monkeypatch.setattr(purge, "BATCH_ROWS", 2)
     monkeypatch.setattr(commands, "PROGRESS_INTERVAL_SECONDS", 0)
     LoginThrottle.objects.bulk_create(
         [LoginThrottle(key=f"idle-{n}", next_attempt_at=0) for n in range(5)]

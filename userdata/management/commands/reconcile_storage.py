@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from restapi.commands import EXIT_UNAVAILABLE, ServiceCommand, non_negative_int
 from userdata import storage
-from userdata.models import UserData
+from userdata.selectors import file_keys, files_outside_prefix_count, files_stored_before
+from userdata.services import files_without_object_delete
 
 # What the backend raises when storage fails: this command calls it directly (listing,
 # aborting), where userdata.storage's own functions would turn these into StorageError.
@@ -59,20 +60,18 @@ class Command(ServiceCommand):
         prefix = settings.S3_DATA_PREFIX
         cutoff = timezone.now() - timedelta(minutes=grace_minutes)
         stored = dict(self._counted("Listing stored objects", backend.keys(prefix)))
-        rows = UserData.objects.values_list("key", flat=True).iterator(chunk_size=10_000)
-        known = set(self._counted("Reading file rows", rows))
+        known = set(self._counted("Reading file rows", file_keys()))
         orphan_objects = [
             k for k, modified in stored.items() if k not in known and modified < cutoff
         ]
         # Only rows whose object would be in that listing: a file imported from the Rust
         # service keeps its object where that service put it, outside the prefix, and
         # would otherwise be taken for a row whose object is gone (and deleted).
-        elsewhere = UserData.objects.exclude(key__startswith=prefix).count() if prefix else 0
-        old_rows = UserData.objects.filter(created_at__lt=cutoff, key__startswith=prefix)
-        old_rows = old_rows.only("pk", "key")
+        elsewhere = files_outside_prefix_count(prefix=prefix)
+        old_rows = files_stored_before(cutoff=cutoff, prefix=prefix)
         missing = [
             record
-            for record in self._counted("Checking rows", old_rows.iterator(chunk_size=10_000))
+            for record in self._counted("Checking rows", old_rows)
             if record.key not in stored
         ]
         uploads = [
@@ -92,7 +91,7 @@ class Command(ServiceCommand):
         for record in missing:
             self.stdout.write(f"{verb} row without an object: data_id {record.pk} ({record.key})")
         if delete:
-            UserData.objects.filter(pk__in=[record.pk for record in missing]).delete()
+            files_without_object_delete(data_ids=[record.pk for record in missing])
         with self.progress("Incomplete uploads", total=len(uploads)) as progress:
             for key, upload_id in uploads:
                 if delete:

@@ -7,10 +7,10 @@ from django.core.management.base import CommandError, CommandParser
 
 from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, ServiceCommand, positive_int
 from userdata import storage
-from userdata.models import UserData
+from userdata.selectors import file_get
 from userdata.serializers import UploadHeaders
 from userdata.services import file_upload
-from users.models import User
+from users.selectors import user_get
 
 
 class Command(ServiceCommand):
@@ -56,7 +56,7 @@ class Command(ServiceCommand):
         comments: str,
         **_: Any,
     ) -> None:
-        owner = User.objects.filter(pk=user_id).first()
+        owner = user_get(user_id=user_id)
         if owner is None:
             raise CommandError(f"No user {user_id}")
         if not path.is_file():
@@ -81,7 +81,7 @@ class Command(ServiceCommand):
         )
 
     def _download(self, *, data_id: int, path: Path, force: bool, **_: Any) -> None:
-        record = UserData.objects.filter(pk=data_id).first()
+        record = file_get(data_id=data_id)
         if record is None:
             raise CommandError(f"No file {data_id}")
         if path.exists() and not force:

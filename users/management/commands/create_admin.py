@@ -9,7 +9,8 @@ from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from restapi.commands import EXIT_BAD_INPUT, ServiceCommand
-from users.models import MalformedEmail, Role, User, normalize_email
+from users.models import MalformedEmail, Role, normalize_email
+from users.selectors import user_get_by_email
 from users.serializers import UserCreateInput
 from users.services import user_create, user_set_role
 
@@ -55,7 +56,7 @@ class Command(ServiceCommand):
 
     def handle(self, *args: Any, email: str, **options: Any) -> None:
         normalized = valid_email(email)
-        user = User.objects.filter(email=normalized).first()
+        user = user_get_by_email(email=normalized)
         if user is None:
             password = new_password()
             UserCreateInput(data={"email": email, "password": password}).is_valid(

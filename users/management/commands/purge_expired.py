@@ -1,21 +1,22 @@
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
-from auth.models import LoginThrottle, RateBucket, Session
+from auth.services import (
+    login_counters_idle_purge,
+    rate_buckets_idle_purge,
+    sessions_ended_purge,
+)
 from restapi.commands import ServiceCommand, non_negative_int
-from users.models import OneTimeToken
+from users.services import one_time_tokens_spent_purge
 
 # A throttle row or bucket untouched this long holds nothing a check still needs:
 # the longest lockout is 15 minutes and every bucket refills within an hour.
 IDLE_SECONDS = 86400
-# Rows per DELETE: each batch is its own short statement, so a large backlog neither
-# holds locks for long nor hides how far the purge has got.
-BATCH_ROWS = 5000
 
 
 class Command(ServiceCommand):
@@ -35,37 +36,21 @@ class Command(ServiceCommand):
         )
 
     def handle(self, *args: Any, session_retention_days: int, **options: Any) -> None:
-        now = timezone.now()
-        ended_before = now - timedelta(days=session_retention_days)
+        ended_before = timezone.now() - timedelta(days=session_retention_days)
         idle_since = time.time() - IDLE_SECONDS
-        purges: list[tuple[str, QuerySet[Any]]] = [
-            (
-                "tokens",
-                OneTimeToken.objects.filter(
-                    Q(used_at__isnull=False)
-                    | Q(cancelled_at__isnull=False)
-                    | Q(expires_at__lte=now)
-                ),
-            ),
-            (
-                "sessions",
-                Session.objects.filter(
-                    Q(revoked_at__lt=ended_before) | Q(expires_at__lt=ended_before)
-                ),
-            ),
-            ("login counters", LoginThrottle.objects.filter(next_attempt_at__lt=idle_since)),
-            ("rate buckets", RateBucket.objects.filter(updated_at__lt=idle_since)),
+        purges: list[tuple[str, Iterator[int]]] = [
+            ("tokens", one_time_tokens_spent_purge()),
+            ("sessions", sessions_ended_purge(ended_before=ended_before)),
+            ("login counters", login_counters_idle_purge(idle_since=idle_since)),
+            ("rate buckets", rate_buckets_idle_purge(idle_since=idle_since)),
         ]
-        counts = [f"{self._purge(what, rows)} {what}" for what, rows in purges]
+        counts = [f"{self._purge(what, batches)} {what}" for what, batches in purges]
         self.stdout.write(f"Deleted {', '.join(counts)}")
 
-    def _purge(self, what: str, rows: "QuerySet[Model]") -> int:
+    def _purge(self, what: str, batches: Iterator[int]) -> int:
         deleted = 0
         with self.progress(f"Deleting {what}") as progress:
-            while True:
-                batch = rows.model._default_manager.filter(pk__in=rows.values("pk")[:BATCH_ROWS])
-                count, _ = batch.delete()
-                if not count:
-                    return deleted
+            for count in batches:
                 deleted += count
                 progress.add(count)
+        return deleted

@@ -4,14 +4,15 @@ from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from auth.ratelimit import RateLimited, client_ip
-from auth.services import password_check
+from auth.ratelimit import RateLimited
+from restapi.clients import client_ip
 from restapi.exceptions import InvalidCredentials
 from users.models import User, UserState
+from users.services import password_check
 
 
 class PasswordBackend(BaseBackend):
-    """Django's authenticate() through auth.services.password_check, so that nothing that
+    """Django's authenticate() through users.services.password_check, so that nothing that
     calls it (the admin's login, any later form) skips the brute-force limits."""
 
     def authenticate(

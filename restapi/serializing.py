@@ -1,21 +1,12 @@
+"""What views do with serializers: check a request body, shape an instance, a page."""
+
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.serializers import Serializer
 
 from restapi.pagination import Page
-
-if TYPE_CHECKING:
-    from auth.tokens import AccessToken
-    from users.models import User
-
-
-class AuthenticatedRequest(Request):
-    """What a view behind IsAuthenticated gets: our user and the verified access token."""
-
-    user: "User"  # type: ignore[assignment]
-    auth: "AccessToken"
 
 
 @cache
@@ -47,7 +38,7 @@ def page_body(
     }
 
 
-def valid(serializer_class: type[Serializer[Any]], request: Request) -> dict[str, Any]:
+def validated(serializer_class: type[Serializer[Any]], request: Request) -> dict[str, Any]:
     """The request body checked by an input serializer (a 400 with field errors otherwise)."""
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)

@@ -1,0 +1,31 @@
+"""What the apps announce about users, for what a model's own post_save cannot tell (a
+login, a password change, a read). They are defined here, below every app, so that any
+app can announce; kafka_events turns each into one outbox row, in the transaction of the
+change, so a rolled-back change announces nothing. Announcements are made from services
+(and selectors, for reads), never from views."""
+
+from typing import Any
+
+from django.db.models import Model
+from django.dispatch import Signal
+
+# kwargs: user, event_type (e.g. "user.logged_in"), data (extra fields for the event)
+user_event = Signal()
+# kwargs: users, event_type: one event of that type for each user (a bulk change, the import)
+users_event = Signal()
+# Reads (user.read, user.searched, user.data.searched): published best effort, no outbox.
+user_read = Signal()
+
+
+def announce(user: Model, event_type: str, **data: Any) -> None:
+    user_event.send(sender=type(user), user=user, event_type=event_type, data=data)
+
+
+def announce_each(users: list[Any], event_type: str) -> None:
+    """announce() for many users at once: their outbox rows are written in one statement."""
+    if users:
+        users_event.send(sender=type(users[0]), users=users, event_type=event_type)
+
+
+def announce_read(user: Model, event_type: str, **data: Any) -> None:
+    user_read.send(sender=type(user), user=user, event_type=event_type, data=data)
