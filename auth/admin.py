@@ -9,9 +9,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from auth.models import Session
-from auth.ratelimit import RateLimited, client_ip
+from auth.ratelimit import client_ip
 from auth.services import password_check, sessions_revoke
-from restapi.exceptions import InvalidCredentials, Overloaded
+from restapi.exceptions import InvalidCredentials, Overloaded, RateLimited
 
 
 class AdminLoginForm(AdminAuthenticationForm):

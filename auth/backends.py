@@ -4,9 +4,9 @@ from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from auth.ratelimit import RateLimited, client_ip
+from auth.ratelimit import client_ip
 from auth.services import password_check
-from restapi.exceptions import InvalidCredentials
+from restapi.exceptions import InvalidCredentials, RateLimited
 from users.models import User, UserState
 
 

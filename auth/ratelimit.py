@@ -17,15 +17,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.http import HttpRequest
-from rest_framework.exceptions import Throttled
 
 from auth.models import LoginThrottle
+from restapi.exceptions import RateLimited
 from restapi.metrics import LOCKOUTS
-
-
-class RateLimited(Throttled):
-    default_code = "rate_limited"
-    wait: int  # seconds, set by Throttled (the stubs do not declare it)
 
 
 def client_ip(request: HttpRequest) -> str:

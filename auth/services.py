@@ -22,7 +22,7 @@ from auth.ratelimit import (
 )
 from auth.tokens import access_token_for
 from restapi.exceptions import (
-    Forbidden,
+    EmailNotVerified,
     InvalidAccessToken,
     InvalidCredentials,
     InvalidToken,
@@ -31,11 +31,6 @@ from restapi.exceptions import (
 from restapi.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
 from users.models import MalformedEmail, User, UserState, normalize_email
 from users.signals import announce
-
-
-class EmailNotVerified(Forbidden):
-    default_code = "email_not_verified"
-    default_detail = "Confirm your email address first: follow the link we sent you."
 
 
 @dataclass(frozen=True)

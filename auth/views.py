@@ -11,10 +11,10 @@ from rest_framework.views import APIView
 
 from auth import selectors, services
 from auth.keys import key_ring, public_jwk
-from auth.ratelimit import RateLimited, client_ip
+from auth.ratelimit import client_ip
 from auth.serializers import LoginInput, RefreshInput, SessionOutput
 from auth.tokens import ALGORITHM
-from restapi.exceptions import ApiError, NotFound
+from restapi.exceptions import ApiError, NotFound, RateLimited
 from restapi.metrics import LOGINS
 from restapi.schema import envelope, errors
 from restapi.views import AuthenticatedRequest, shaped, valid

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from restapi.exceptions import ApiError
+from restapi.exceptions import LengthRequired, StorageUnavailable, TransfersBusy
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
 from restapi.views import AuthenticatedRequest, page_body, shaped, valid, with_msg
 from userdata import selectors, services, storage
@@ -25,12 +25,6 @@ from userdata.serializers import (
     UploadHeaders,
 )
 from users.signals import announce_read
-
-
-class LengthRequired(ApiError):
-    status_code = status.HTTP_411_LENGTH_REQUIRED
-    default_code = "length_required"
-    default_detail = "Send the file with a Content-Length header."
 
 
 def upload_headers(request: Request) -> dict[str, Any]:
@@ -168,9 +162,9 @@ def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
     try:
         chunks = storage.download_chunks(record.key)
     except storage.Busy as exc:
-        raise services.TransfersBusy() from exc
+        raise TransfersBusy() from exc
     except storage.StorageError as exc:
-        raise services.StorageUnavailable() from exc
+        raise StorageUnavailable() from exc
     return StreamingHttpResponse(chunks, content_type=record.content_type, headers=headers)
 
 

@@ -15,11 +15,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
 
-from auth.ratelimit import RateLimited, client_ip
-from restapi.exceptions import ApiError
+from auth.ratelimit import client_ip
+from restapi.exceptions import ApiError, EmailTaken, RateLimited
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
 from users.serializers import UserCreateInput
-from users.services import EmailTaken, user_create, user_deactivate, user_set_role, user_update
+from users.services import user_create, user_deactivate, user_set_role, user_update
 
 FORM_TEMPLATE = "admin/users/user/service_form.html"
 # The user's page only shows: changes go through the actions, the add and password pages

@@ -18,16 +18,17 @@ from rest_framework.exceptions import ValidationError
 from auth.ratelimit import bucket_take
 from auth.services import Tokens, password_check, session_renew, session_revoke_all
 from restapi import background
-from restapi.exceptions import Conflict, Forbidden, InvalidAccessToken, InvalidCredentials
+from restapi.exceptions import (
+    EmailTaken,
+    Forbidden,
+    InvalidAccessToken,
+    InvalidCredentials,
+    InvalidOneTimeToken,
+)
 from users import emails
 from users.models import MalformedEmail, Role, TokenPurpose, User, UserState, normalize_email
-from users.onetime import InvalidOneTimeToken, token_cancel, token_issue, token_match, token_use
+from users.onetime import token_cancel, token_issue, token_match, token_use
 from users.signals import announce
-
-
-class EmailTaken(Conflict):
-    default_code = "email_taken"
-    default_detail = "An account with this email already exists."
 
 
 def _check_password_rules(password: str, user: User) -> None:

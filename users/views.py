@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from auth.ratelimit import bucket_take, client_ip
 from auth.services import session_start
 from auth.views import request_origin, token_body, user_with_tokens
+from restapi.exceptions import InvalidOneTimeToken
 from restapi.schema import (
     MessageOutput,
     OptionalBody,
@@ -24,7 +25,6 @@ from restapi.schema import (
 from restapi.views import AuthenticatedRequest, page_body, shaped, valid
 from users import selectors, services
 from users.models import User
-from users.onetime import InvalidOneTimeToken
 from users.serializers import (
     EmailInput,
     PasswordChangeInput,
