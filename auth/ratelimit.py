@@ -16,15 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
-from rest_framework.exceptions import Throttled
 
 from auth.metrics import LOCKOUTS
 from auth.models import LoginThrottle
-
-
-class RateLimited(Throttled):
-    default_code = "rate_limited"
-    wait: int  # seconds, set by Throttled (the stubs do not declare it)
+from restapi.exceptions import RateLimited
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,11 @@ from rest_framework.exceptions import ValidationError
 from kafka_events.models import OutboxEvent
 from kafka_events.outbox import event_headers, outbox_add
 from kafka_events.producer import publisher
-from restapi.exceptions import Conflict
+from restapi.exceptions import EventsDisabled
 
 # The headers of the service's own events: a one-off message must not pass for one (on
 # the user-events topic, a consumer would take it for a real user event).
 RESERVED_HEADERS = frozenset(name for name, _ in event_headers(uuid.UUID(int=0), ""))
-
-
-class EventsDisabled(Conflict):
-    """With KAFKA_ENABLED=0 no producer runs: a queued message would never be sent, and its
-    row would only age into the outbox backlog alert. A 409: the request is fine, the
-    service's state (its configuration) refuses it, and retrying cannot help until an
-    operator turns Kafka on; not a 503, which tells clients to come back later."""
-
-    default_code = "events_disabled"
-    default_detail = "Kafka is disabled on this service (KAFKA_ENABLED=0): nothing would send it."
 
 
 def allowed_topics() -> set[str]:

@@ -12,32 +12,38 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from restapi.codes import ErrorCode
 from restapi.exceptions import ApiError, Forbidden, InvalidToken, NotFound
 
 logger = logging.getLogger(__name__)
 
 
 # Codes and messages for DRF's own exceptions, so that clients see one vocabulary.
-DRF_ERRORS: dict[type[exceptions.APIException], tuple[str, str]] = {
-    exceptions.ValidationError: ("validation_error", "The request has invalid fields."),
-    exceptions.ParseError: ("malformed_json", "The request body is not valid JSON."),
+DRF_ERRORS: dict[type[exceptions.APIException], tuple[ErrorCode, str]] = {
+    exceptions.ValidationError: (ErrorCode.VALIDATION_ERROR, "The request has invalid fields."),
+    exceptions.ParseError: (ErrorCode.MALFORMED_JSON, "The request body is not valid JSON."),
     exceptions.NotAuthenticated: (
-        "not_authenticated",
+        ErrorCode.NOT_AUTHENTICATED,
         "Authentication credentials were not provided.",
     ),
-    exceptions.AuthenticationFailed: ("invalid_token", InvalidToken.default_detail),
-    exceptions.PermissionDenied: ("permission_denied", Forbidden.default_detail),
-    exceptions.NotFound: ("not_found", NotFound.default_detail),
-    exceptions.MethodNotAllowed: ("method_not_allowed", "This method is not allowed on this path."),
+    exceptions.AuthenticationFailed: (ErrorCode.INVALID_TOKEN, InvalidToken.default_detail),
+    exceptions.PermissionDenied: (ErrorCode.PERMISSION_DENIED, Forbidden.default_detail),
+    exceptions.NotFound: (ErrorCode.NOT_FOUND, NotFound.default_detail),
+    exceptions.MethodNotAllowed: (
+        ErrorCode.METHOD_NOT_ALLOWED,
+        "This method is not allowed on this path.",
+    ),
     exceptions.UnsupportedMediaType: (
-        "unsupported_media_type",
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
         "Send the body as application/json.",
     ),
-    exceptions.Throttled: ("rate_limited", "Too many requests; retry later."),
+    exceptions.Throttled: (ErrorCode.RATE_LIMITED, "Too many requests; retry later."),
 }
 
 
-def error_body(msg: str, code: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def error_body(
+    msg: str, code: ErrorCode, errors: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"msg": msg, "code": code}
     if errors is not None:
         body["errors"] = errors
@@ -67,14 +73,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None or not isinstance(exc, exceptions.APIException):
         return None
     if isinstance(exc, ApiError):
-        body = error_body(str(exc.detail), str(exc.get_codes()))
+        body = error_body(str(exc.detail), exc.default_code)
     elif isinstance(exc, exceptions.ValidationError):
         code, msg = DRF_ERRORS[exceptions.ValidationError]
         body = error_body(msg, code, _field_errors(exc.detail))
     else:
         code, msg = next(
             (pair for cls, pair in DRF_ERRORS.items() if isinstance(exc, cls)),
-            ("error", "The request could not be processed."),
+            # One no route raises (NotAcceptable cannot happen, see restapi.negotiation):
+            # ApiError's own defaults, so that the code stays in the vocabulary.
+            (ApiError.default_code, str(ApiError.default_detail)),
         )
         body = error_body(msg, code)
     retry_after = getattr(exc, "retry_after", None)
@@ -84,7 +92,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def json_error(request: HttpRequest, *, status_code: int, msg: str, code: str) -> JsonResponse:
+def json_error(
+    request: HttpRequest, *, status_code: int, msg: str, code: ErrorCode
+) -> JsonResponse:
     return JsonResponse(error_body(msg, code), status=status_code)
 
 
@@ -96,7 +106,9 @@ _ADMIN_PAGE = (
 )
 
 
-def error_response(request: HttpRequest, *, status_code: int, msg: str, code: str) -> HttpResponse:
+def error_response(
+    request: HttpRequest, *, status_code: int, msg: str, code: ErrorCode
+) -> HttpResponse:
     """The JSON error body, except under /admin/: that is an HTML UI for operators in a
     browser, so it gets a plain page with the same status and sentence (never Django's
     DEBUG pages)."""
@@ -117,22 +129,24 @@ def method_not_allowed(request: HttpRequest, *, allowed: list[str]) -> JsonRespo
 # Any method: an unsafe one on an unknown path is a 404 too, not a CSRF failure.
 @csrf_exempt
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    return error_response(request, status_code=404, msg=NotFound.default_detail, code="not_found")
+    return error_response(
+        request, status_code=404, msg=NotFound.default_detail, code=ErrorCode.NOT_FOUND
+    )
 
 
 def server_error_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return error_response(
-        request, status_code=500, msg="An internal error occurred.", code="internal_error"
+        request, status_code=500, msg="An internal error occurred.", code=ErrorCode.INTERNAL_ERROR
     )
 
 
 def bad_request_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    return error_response(request, status_code=400, msg="Bad request.", code="bad_request")
+    return error_response(request, status_code=400, msg="Bad request.", code=ErrorCode.BAD_REQUEST)
 
 
 def permission_denied_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return error_response(
-        request, status_code=403, msg=Forbidden.default_detail, code="permission_denied"
+        request, status_code=403, msg=Forbidden.default_detail, code=ErrorCode.PERMISSION_DENIED
     )
 
 
@@ -143,5 +157,5 @@ def csrf_failure_view(request: HttpRequest, reason: str = "") -> HttpResponse:
         request,
         status_code=403,
         msg="The form has expired or did not come from this site: reload it and try again.",
-        code="csrf_failed",
+        code=ErrorCode.CSRF_FAILED,
     )

@@ -45,6 +45,7 @@ from gunicorn.http.unreader import SocketUnreader
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers import gthread
 
+from restapi.codes import ErrorCode
 from restapi.env import env_int
 
 HEADER_TIMEOUT_SECONDS = env_int("API_HEADER_TIMEOUT_SECONDS", 10)
@@ -67,7 +68,7 @@ LINGER_SECONDS = 2.0
 READ_SIZE = 64 * 1024
 
 
-def error_response(status: int, code: str, msg: str) -> bytes:
+def error_response(status: int, code: ErrorCode, msg: str) -> bytes:
     """A complete HTTP response with the JSON error body, closing the connection."""
     body = json.dumps({"msg": msg, "code": code}, separators=(",", ":")).encode()
     head = (
@@ -336,7 +337,9 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
             conn.scanned = len(conn.staged)
             if end < 0:
                 if len(conn.staged) > HEAD_MAX_BYTES:
-                    self.refuse(conn, 431, "headers_too_large", "The request head is too large.")
+                    self.refuse(
+                        conn, 431, ErrorCode.HEADERS_TOO_LARGE, "The request head is too large."
+                    )
                 return
             conn.head_size = end + 4
             conn.head = Head(bytes(conn.staged[:end]))
@@ -348,16 +351,18 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def start_body(self, conn: Conn, head: Head) -> bool:
         """Decides how the body is read: here, by the request's thread, or not at all."""
         if not head.valid:
-            self.refuse(conn, 400, "bad_request", "Invalid Content-Length.")
+            self.refuse(conn, 400, ErrorCode.BAD_REQUEST, "Invalid Content-Length.")
             return False
         if head.chunked:
-            self.refuse(conn, 411, "length_required", "Send the body with a Content-Length header.")
+            self.refuse(
+                conn, 411, ErrorCode.LENGTH_REQUIRED, "Send the body with a Content-Length header."
+            )
             return False
         length = head.content_length
         if length == 0 or length > BUFFERED_BODY_MAX_BYTES:
             return True
         if self.buffered_bytes + length > BUFFER_BUDGET_BYTES:
-            self.refuse(conn, 503, "overloaded", "The service is busy; retry shortly.")
+            self.refuse(conn, 503, ErrorCode.OVERLOADED, "The service is busy; retry shortly.")
             return False
         conn.reserved = length
         self.buffered_bytes += length
@@ -389,7 +394,7 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         except (OSError, ssl.SSLError):
             self.log.debug("Could not write to a client that is being refused")
 
-    def refuse(self, conn: Conn, status: int, code: str, msg: str) -> None:
+    def refuse(self, conn: Conn, status: int, code: ErrorCode, msg: str) -> None:
         self.log.info("Refused a request from %s: %s", conn.client[0], msg)
         self.unstage(conn)
         response = error_response(status, code, msg)
@@ -418,7 +423,7 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         for conn in [conn for conn in self.staging if conn.deadline <= now]:
             if conn.staged:
                 what = "request body" if conn.head else "request head"
-                self.refuse(conn, 408, "request_timeout", f"The {what} arrived too slowly.")
+                self.refuse(conn, 408, ErrorCode.REQUEST_TIMEOUT, f"The {what} arrived too slowly.")
             else:
                 # Nothing to answer: a TLS handshake that never finished, or no request.
                 self.log.info("Closed a connection from %s that sent no request", conn.client[0])
@@ -487,24 +492,24 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
             self.log.debug("Failed to send error message.")
 
     @staticmethod
-    def error_for(exc: Exception) -> tuple[int, str, str]:
+    def error_for(exc: Exception) -> tuple[int, ErrorCode, str]:
         if isinstance(
             exc,
             http_errors.InvalidResponseHeader
             | http_errors.InvalidResponseHeaderName
             | http_errors.ConfigurationProblem,
         ):
-            return 500, "internal_error", "An internal error occurred."
+            return 500, ErrorCode.INTERNAL_ERROR, "An internal error occurred."
         if isinstance(exc, http_errors.LimitRequestLine):
-            return 414, "uri_too_long", "The request line is too long."
+            return 414, ErrorCode.URI_TOO_LONG, "The request line is too long."
         if isinstance(exc, http_errors.LimitRequestHeaders):
-            return 431, "headers_too_large", "The request headers are too large."
+            return 431, ErrorCode.HEADERS_TOO_LARGE, "The request headers are too large."
         if isinstance(exc, http_errors.ExpectationFailed):
-            return 417, "expectation_failed", "Only Expect: 100-continue is understood."
+            return 417, ErrorCode.EXPECTATION_FAILED, "Only Expect: 100-continue is understood."
         if isinstance(exc, http_errors.UnsupportedTransferCoding):
-            return 501, "not_implemented", "This transfer coding is not supported."
+            return 501, ErrorCode.NOT_IMPLEMENTED, "This transfer coding is not supported."
         if isinstance(exc, http_errors.ForbiddenProxyRequest):
-            return 403, "permission_denied", "Proxy requests are not allowed."
+            return 403, ErrorCode.PERMISSION_DENIED, "Proxy requests are not allowed."
         if isinstance(exc, http_errors.ParseException | ssl.SSLError):
-            return 400, "bad_request", "The request is not valid HTTP."
-        return 500, "internal_error", "An internal error occurred."
+            return 400, ErrorCode.BAD_REQUEST, "The request is not valid HTTP."
+        return 500, ErrorCode.INTERNAL_ERROR, "An internal error occurred."

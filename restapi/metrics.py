@@ -38,6 +38,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from restapi.codes import ErrorCode
 from restapi.env import api_tls
 from restapi.errors import error_body, json_error, method_not_allowed
 
@@ -165,7 +166,7 @@ def token_accepted(authorization: str) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not token_accepted(request.META.get("HTTP_AUTHORIZATION", "")):
         return json_error(
-            request, status_code=401, msg=UNAUTHORIZED_MESSAGE, code="not_authenticated"
+            request, status_code=401, msg=UNAUTHORIZED_MESSAGE, code=ErrorCode.NOT_AUTHENTICATED
         )
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request, allowed=["GET", "HEAD"])
@@ -189,7 +190,9 @@ def serve_metrics(endpoint: str) -> ThreadingWSGIServer:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not token_accepted(environ.get("HTTP_AUTHORIZATION", "")):
             start_response("401 Unauthorized", [("Content-Type", "application/json")])
-            return [json.dumps(error_body(UNAUTHORIZED_MESSAGE, "not_authenticated")).encode()]
+            return [
+                json.dumps(error_body(UNAUTHORIZED_MESSAGE, ErrorCode.NOT_AUTHENTICATED)).encode()
+            ]
         try:
             return metrics_app(environ, start_response)  # type: ignore[no-any-return]
         finally:

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
+from restapi.codes import ErrorCode
 from restapi.errors import (
     bad_request_view,
     error_response,
@@ -59,7 +60,7 @@ class JsonErrorMiddleware:
                 request,
                 status_code=503,
                 msg="The service is temporarily unavailable; retry later.",
-                code="database_unavailable",
+                code=ErrorCode.DATABASE_UNAVAILABLE,
             )
             response["Retry-After"] = "5"
             return response
@@ -80,7 +81,7 @@ class JsonBodyLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return error_response(
-                request, status_code=400, msg="Invalid Content-Length.", code="bad_request"
+                request, status_code=400, msg="Invalid Content-Length.", code=ErrorCode.BAD_REQUEST
             )
         if length > settings.JSON_BODY_MAX_BYTES:
             return error_response(

@@ -21,23 +21,13 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils.json import strict_constant
 
-from restapi.exceptions import ApiError
+from restapi.exceptions import JsonTooDeep
 
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 # Only the nesting counts, not which kind: objects and arrays become one bracket pair.
 _ONE_KIND = bytes.maketrans(b"{}", b"[]")
 # As signed bytes: +1 opens a level, -1 closes one.
 _STEPS = bytes.maketrans(b"[]", b"\x01\xff")
-
-
-class JsonTooDeep(ApiError):
-    default_code = "json_too_deep"
-    default_detail = "The JSON body is nested too deeply."
-
-    def __init__(self) -> None:
-        super().__init__(
-            f"The JSON body is nested more than {settings.JSON_MAX_DEPTH} levels deep."
-        )
 
 
 def nested_deeper_than(body: bytes, limit: int) -> bool:

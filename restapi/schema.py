@@ -15,12 +15,16 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from restapi.codes import ErrorCode
 from restapi.pagination import MAX_DB_ID
+
+# SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES names this choice set ErrorCodeEnum.
+ERROR_CODES = [code.value for code in ErrorCode]
 
 
 class ErrorOutput(serializers.Serializer[None]):
     msg = serializers.CharField()
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=ERROR_CODES)
     # Only describes the error body; it is never validated, so hiding .errors is harmless.
     errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False

@@ -1,10 +1,17 @@
+import inspect
 import json
+import re
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.test import Client, RequestFactory
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.exceptions import APIException
 
+from restapi import exceptions
+from restapi.codes import ErrorCode
 from restapi.errors import csrf_failure_view
 from restapi.middleware import JsonErrorMiddleware
 from tests.helpers import assert_error
@@ -131,3 +138,35 @@ def test_a_client_asking_for_another_format_gets_json(user_client, user):
     response = user_client.get(f"/user/{user.pk}", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
+
+
+def documented_errors():
+    """The (status, code) rows of docs/api.md's table of errors (README.md points there)."""
+    text = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    section = text.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    return {
+        (int(status), code)
+        for status, code in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", section, re.M)
+    }
+
+
+def test_the_enum_the_schema_and_the_docs_list_the_same_codes():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    in_schema = schema["components"]["schemas"]["ErrorCodeEnum"]["enum"]
+    error_body = schema["components"]["schemas"]["ErrorOutput"]["properties"]["code"]
+    assert error_body == {"$ref": "#/components/schemas/ErrorCodeEnum"}
+    documented = [code for _, code in documented_errors()]
+    assert len(documented) == len(set(documented)), "a code documented twice"
+    assert set(in_schema) == set(ErrorCode) == set(documented)
+
+
+def test_each_exception_has_the_status_its_code_is_documented_with():
+    classes = [
+        cls
+        for _, cls in inspect.getmembers(exceptions, inspect.isclass)
+        if issubclass(cls, APIException) and cls.__module__ == exceptions.__name__
+    ]
+    assert len(classes) > 10
+    documented = documented_errors()
+    for cls in classes:
+        assert (cls.status_code, cls.default_code) in documented, cls

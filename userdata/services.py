@@ -9,43 +9,22 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
-from rest_framework import status
 
-from restapi.exceptions import ApiError, NotFound, Overloaded, PayloadTooLarge
+from restapi.exceptions import (
+    IncompleteBody,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    RequestTimeout,
+    StorageUnavailable,
+    TransfersBusy,
+)
 from userdata import storage
 from userdata.metrics import UPLOAD_BYTES
 from userdata.models import UserData
 from users.models import User
 
 logger = logging.getLogger(__name__)
-
-
-class QuotaExceeded(PayloadTooLarge):
-    default_code = "quota_exceeded"
-    default_detail = "This upload would take you over your storage quota."
-
-
-class IncompleteBody(ApiError):
-    default_code = "incomplete_body"
-    default_detail = "The request body ended before Content-Length bytes."
-
-
-class RequestTimeout(ApiError):
-    status_code = status.HTTP_408_REQUEST_TIMEOUT
-    default_code = "request_timeout"
-    default_detail = "The request body stopped arriving; send the request again."
-
-
-class TransfersBusy(Overloaded):
-    default_detail = "Too many file transfers are in progress; retry shortly."
-    retry_after = 5
-
-
-class StorageUnavailable(ApiError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "storage_unavailable"
-    default_detail = "File storage is unavailable; retry later."
-    retry_after = 5
 
 
 def object_key(user_id: int) -> str:

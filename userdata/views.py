@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from restapi.exceptions import ApiError
+from restapi.exceptions import LengthRequired
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
 from restapi.serializing import page_body, shaped, validated, with_msg
 from userdata import selectors, services
@@ -24,12 +24,6 @@ from userdata.serializers import (
     UploadHeaders,
 )
 from users.requests import UserRequest
-
-
-class LengthRequired(ApiError):
-    status_code = status.HTTP_411_LENGTH_REQUIRED
-    default_code = "length_required"
-    default_detail = "Send the file with a Content-Length header."
 
 
 def upload_headers(request: Request) -> dict[str, Any]:

@@ -18,9 +18,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
 
-from auth.ratelimit import RateLimited
 from restapi.clients import client_ip
-from restapi.exceptions import ApiError, InvalidCredentials, Overloaded
+from restapi.exceptions import ApiError, InvalidCredentials, Overloaded, RateLimited
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
 from users.serializers import UserCreateInput
 from users.services import (

@@ -4,9 +4,8 @@ from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from auth.ratelimit import RateLimited
 from restapi.clients import client_ip
-from restapi.exceptions import InvalidCredentials
+from restapi.exceptions import InvalidCredentials, RateLimited
 from users.models import User, UserState
 from users.services import password_check
 

@@ -17,13 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from restapi.exceptions import ApiError
+from restapi.exceptions import InvalidOneTimeToken
 from users.models import OneTimeToken, TokenPurpose, User, UserState
-
-
-class InvalidOneTimeToken(ApiError):
-    default_code = "invalid_or_expired_token"
-    default_detail = "This link or code is invalid or has expired."
 
 
 def _hash(token: str) -> str:

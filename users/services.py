@@ -28,10 +28,12 @@ from auth.ratelimit import (
 from auth.services import Tokens, session_renew, session_revoke_all, session_start
 from restapi import background
 from restapi.exceptions import (
-    Conflict,
+    EmailNotVerified,
+    EmailTaken,
     Forbidden,
     InvalidAccessToken,
     InvalidCredentials,
+    InvalidOneTimeToken,
     Overloaded,
 )
 from restapi.purge import delete_in_batches
@@ -46,18 +48,8 @@ from users.models import (
     UserState,
     normalize_email,
 )
-from users.onetime import InvalidOneTimeToken, token_cancel, token_issue, token_match, token_use
+from users.onetime import token_cancel, token_issue, token_match, token_use
 from users.selectors import user_get_by_email
-
-
-class EmailNotVerified(Forbidden):
-    default_code = "email_not_verified"
-    default_detail = "Confirm your email address first: follow the link we sent you."
-
-
-class EmailTaken(Conflict):
-    default_code = "email_taken"
-    default_detail = "An account with this email already exists."
 
 
 def _check_password_rules(password: str, user: User) -> None:

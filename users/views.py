@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth.ratelimit import RateLimited, bucket_take
+from auth.ratelimit import bucket_take
 from auth.services import Tokens
 from restapi.clients import client_ip, request_origin
-from restapi.exceptions import ApiError
+from restapi.exceptions import ApiError, InvalidOneTimeToken, RateLimited
 from restapi.schema import (
     MessageOutput,
     OptionalBody,
@@ -25,7 +25,6 @@ from restapi.serializing import page_body, shaped, validated
 from users import selectors, services
 from users.metrics import LOGINS
 from users.models import User
-from users.onetime import InvalidOneTimeToken
 from users.requests import UserRequest
 from users.serializers import (
     EmailInput,

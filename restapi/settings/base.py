@@ -92,6 +92,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The error body's `code` (restapi.codes.ErrorCode), rather than a generic CodeEnum.
+    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "restapi.schema.ERROR_CODES"},
     # The UI's assets ship in drf-spectacular-sidecar: /docs works with no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -11,11 +11,11 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
 from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from restapi.exceptions import IncompleteBody
 from tests.conftest import S3_BUCKET, client_for, free_port
 from tests.helpers import assert_error, counted, file_row
 from userdata import services, storage
 from userdata.models import UserData
-from userdata.services import IncompleteBody
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,7 @@ from django.http import UnreadablePostError
 from django.test.utils import CaptureQueriesContext
 
 from kafka_events.models import OutboxEvent
+from restapi.exceptions import IncompleteBody, RequestTimeout, StorageUnavailable, TransfersBusy
 from tests.conftest import S3_BUCKET, free_port
 from tests.helpers import assert_error
 from tests.userdata.hung_storage import SilentEndpoint
@@ -89,7 +90,7 @@ def upload_for(user, body, length, **kwargs):
 @pytest.mark.parametrize("size", [64 * 1024, 12 * MIB], ids=["small", "multipart"])
 def test_a_body_that_stalls_is_408_and_stores_nothing(user, s3, s3_calls, settings, caplog, size):
     settings.S3_MULTIPART_CHUNK_BYTES = 5 * MIB
-    with pytest.raises(services.RequestTimeout):
+    with pytest.raises(RequestTimeout):
         upload_for(user, FailingBody(size // 2, stalled()), size)
     assert not UserData.objects.exists()
     assert bucket(s3) == ([], [])
@@ -100,7 +101,7 @@ def test_a_body_that_stalls_is_408_and_stores_nothing(user, s3, s3_calls, settin
 @pytest.mark.parametrize("size", [64 * 1024, 12 * MIB], ids=["small", "multipart"])
 def test_a_body_that_ends_early_is_never_stored(user, s3, s3_calls, settings, caplog, size):
     settings.S3_MULTIPART_CHUNK_BYTES = 5 * MIB
-    with pytest.raises(services.IncompleteBody):
+    with pytest.raises(IncompleteBody):
         upload_for(user, FailingBody(size // 2, None), size)
     assert not UserData.objects.exists()
     assert bucket(s3) == ([], [])
@@ -110,13 +111,13 @@ def test_a_body_that_ends_early_is_never_stored(user, s3, s3_calls, settings, ca
 
 
 def test_a_client_that_breaks_off_is_an_incomplete_body(user, s3):
-    with pytest.raises(services.IncompleteBody):
+    with pytest.raises(IncompleteBody):
         upload_for(user, FailingBody(10, UnreadablePostError("Connection reset by peer")), 20)
     assert bucket(s3) == ([], [])
 
 
 def test_a_stalled_body_leaves_no_local_file(user, user_data_dir):
-    with pytest.raises(services.RequestTimeout):
+    with pytest.raises(RequestTimeout):
         upload_for(user, FailingBody(2 * MIB, stalled()), 4 * MIB)
     assert [path for path in user_data_dir.rglob("*") if path.is_file()] == []
 
@@ -212,7 +213,7 @@ def test_over_the_cap_an_upload_is_refused_without_reading_its_body(
 ):
     record = upload_for(user, io.BytesIO(b"stored"), 6)
     with closing(storage.download_chunks(record.key)):
-        with pytest.raises(services.TransfersBusy):
+        with pytest.raises(TransfersBusy):
             upload_for(user, UnreadBody(), 10)
         response = user_client.generic(
             "POST", "/user/data", b"x" * 10, content_type="text/plain", HTTP_FILENAME="f"
@@ -239,7 +240,7 @@ def test_a_burst_waits_for_a_slot_but_no_more_wait_than_there_are_slots(
             assert not queued.done(), queued.result()
             time.sleep(0.01)
         started = time.monotonic()
-        with pytest.raises(services.TransfersBusy):
+        with pytest.raises(TransfersBusy):
             upload_for(user, UnreadBody(), 10)
         assert time.monotonic() - started < 1  # the one place to wait is taken: refused at once
         holding.close()
@@ -262,11 +263,11 @@ def test_a_download_holds_its_slot_until_its_response_is_closed(
 
 def test_failed_transfers_give_their_slot_back(user, s3, one_transfer, silent_s3):
     for _ in range(2):
-        with pytest.raises(services.StorageUnavailable):
+        with pytest.raises(StorageUnavailable):
             upload_for(user, io.BytesIO(b"data"), 4)
         with pytest.raises(storage.StorageError):
             storage.download_chunks("hung/none")
-        with pytest.raises(services.IncompleteBody):
+        with pytest.raises(IncompleteBody):
             upload_for(user, FailingBody(1, None), 4)
 
 
