@@ -7,8 +7,7 @@ from pathlib import Path
 import yaml
 
 from restapi import metrics
-from tests.conftest import BASE_DIR
-from tests.helpers import YAMLLINT, yaml_problems
+from tests.helpers import BASE_DIR, YAMLLINT, yaml_problems
 
 DEPLOY = BASE_DIR / "deploy"
 METRIC_NAMES = {

@@ -15,8 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error, client_for
 from tests.test_route_walker import url_map
 from users.models import User
 

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from auth.keys import write_key_pair
-from tests.conftest import BASE_DIR, make_production_assets
+from tests.fixtures.server import make_production_assets
+from tests.helpers import BASE_DIR
 
 START = "import django; django.setup(); print('started')"
 

@@ -6,8 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kafka_events.models import OutboxEvent
-from tests.conftest import PASSWORD
-from tests.helpers import TOKEN_FIELDS, assert_error, claims
+from tests.helpers import PASSWORD, TOKEN_FIELDS, assert_error, claims
 from users.hashers import SettingsArgon2PasswordHasher
 from users.models import User, UserState
 

@@ -7,8 +7,7 @@ from django.test import RequestFactory
 
 from auth import ratelimit
 from auth.ratelimit import client_ip
-from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error, counted
+from tests.helpers import PASSWORD, assert_error, client_for, counted
 from users import hashers
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,7 @@ import pytest
 from django.utils import timezone
 
 from auth.models import Session
-from tests.conftest import PASSWORD, client_for, tokens_for
-from tests.helpers import assert_error, claims, counted
+from tests.helpers import PASSWORD, assert_error, claims, client_for, counted, tokens_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, Server, tokens_for
 from tests.e2e.test_https import mail_to
+from tests.fixtures.server import Server
+from tests.helpers import PASSWORD, tokens_for
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ import requests
 from django.core.management import call_command
 
 import jwt
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 
 from kafka_events.models import OutboxEvent
-from tests.conftest import BASE_DIR, PASSWORD, S3_BUCKET, s3_client
+from tests.fixtures.storage import S3_BUCKET, s3_client
+from tests.helpers import BASE_DIR, PASSWORD
 from tests.seed import rust_hash, seed_database
 from userdata.models import UserData
 from users.models import User

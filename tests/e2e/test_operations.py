@@ -15,7 +15,7 @@ import requests
 from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher, _claim, publisher
-from tests.conftest import PASSWORD, client_for, consume
-from tests.helpers import assert_error
+from tests.fixtures.kafka import consume
+from tests.helpers import PASSWORD, assert_error, client_for
 from users.models import User
 from users.signals import announce
 

@@ -3,7 +3,7 @@ rehashed to argon2id at the first login, and one that today's rules refuse is fl
 
 import pytest
 
-from tests.conftest import PASSWORD, client_for
+from tests.helpers import PASSWORD, client_for
 from tests.seed import rust_hash
 from users.models import TokenPurpose, User
 from users.onetime import token_issue

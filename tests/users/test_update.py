@@ -1,7 +1,6 @@
 import pytest
 
-from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error, client_for
 from users.models import User
 
 pytestmark = pytest.mark.django_db
