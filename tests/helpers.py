@@ -33,6 +33,18 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
+def login(client: APIClient, email: str, password: str = PASSWORD, **extra: Any) -> Any:
+    """POST /login through the in-process client: the response, whatever its status (the
+    live server's is Server.login, tests/fixtures/server.py)."""
+    return client.post("/login", {"email": email, "password": password}, format="json", **extra)
+
+
+def assert_status(response: Any, status: int) -> dict[str, Any]:
+    """The response has this status; its JSON body."""
+    assert response.status_code == status, response.content
+    return response.json()  # type: ignore[no-any-return]
+
+
 def tokens_for(user: User) -> Tokens:
     """A new session for the user, as a login would make."""
     tokens = session_start(user=user, client_ip="127.0.0.1", user_agent="tests")

@@ -66,15 +66,13 @@ def test_a_wrong_password_costs_the_same_for_known_and_unknown_accounts(server, 
     for i in range(PAIRS):
         User.objects.create(email=f"timed{i}@example.com", password=password_hash)
 
-    def login(email: str) -> Callable[[], requests.Response]:
-        return lambda: http.post(
-            f"{server.url}/login", json={"email": email, "password": "a wrong password"}
-        )
+    def attempt_login(email: str) -> Callable[[], requests.Response]:
+        return lambda: server.login(email, "a wrong password", http=http)
 
     assert_not_significant(
         *slower_in(
-            [login(f"timed{i}@example.com") for i in range(PAIRS)],
-            [login(f"absent{i}@example.com") for i in range(PAIRS)],
+            [attempt_login(f"timed{i}@example.com") for i in range(PAIRS)],
+            [attempt_login(f"absent{i}@example.com") for i in range(PAIRS)],
             401,
         )
     )

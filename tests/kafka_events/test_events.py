@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher, _claim, publisher
 from tests.fixtures.kafka import consume
-from tests.helpers import PASSWORD, assert_error, client_for
+from tests.helpers import PASSWORD, assert_error, client_for, login
 from users.models import User
 from users.signals import announce
 
@@ -41,10 +41,6 @@ ALL_TYPES = {
 def publish_all():
     while publisher.publish_pending():
         pass
-
-
-def login(api, email, password=PASSWORD):
-    return api.post("/login", {"email": email, "password": password}, format="json")
 
 
 @pytest.mark.django_db(transaction=True)
