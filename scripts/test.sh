@@ -47,13 +47,14 @@ if ! command -v promtool >/dev/null; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
 fi
 
-export POSTGRES_USERNAME=${POSTGRES_USERNAME:-postgres}
-export DB_NAME=${DB_NAME:-restapi}
+# Read at import by every settings module (many values follow it), in this process and in
+# every server and command the tests start; the rest of the suite's settings are
+# restapi/settings/test.py.
 export DEBUG=1
 
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
 "$BIN/mypy" restapi users auth userdata kafka_events
-"$BIN/python" manage.py makemigrations --check --dry-run
-"$BIN/python" manage.py collectstatic --no-input -v0
+"$BIN/python" manage.py makemigrations --check --dry-run --settings=restapi.settings.test
+"$BIN/python" manage.py collectstatic --no-input -v0 --settings=restapi.settings.test
 "$BIN/python" -m pytest "$@"

@@ -1,13 +1,24 @@
+import socket
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import jwt
 from django.conf import settings
 from prometheus_client import REGISTRY
+from rest_framework.test import APIClient
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from auth.keys import key_ring
-from tests.conftest import BASE_DIR
+from auth.services import Tokens, session_start
+from tests.logscan import scan
+from users.models import User
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+scan.add(PASSWORD)
 
 TOKEN_FIELDS = {"user_id", "email", "state", "verified", "role", "created_at", "updated_at"}
 
@@ -20,6 +31,50 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code
     assert isinstance(body["msg"], str) and body["msg"]
     return body  # type: ignore[no-any-return]
+
+
+def login(client: APIClient, email: str, password: str = PASSWORD, **extra: Any) -> Any:
+    """POST /login through the in-process client: the response, whatever its status (the
+    live server's is Server.login, tests/fixtures/server.py)."""
+    return client.post("/login", {"email": email, "password": password}, format="json", **extra)
+
+
+def assert_status(response: Any, status: int) -> dict[str, Any]:
+    """The response has this status; its JSON body."""
+    assert response.status_code == status, response.content
+    return response.json()  # type: ignore[no-any-return]
+
+
+def tokens_for(user: User) -> Tokens:
+    """A new session for the user, as a login would make."""
+    tokens = session_start(user=user, client_ip="127.0.0.1", user_agent="tests")
+    scan.add(tokens.token)
+    scan.add(tokens.refresh)
+    return tokens
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).token}")
+    return client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"port {port} did not open:\n{log.read_text()}") from None
+            time.sleep(0.1)
 
 
 def claims(token: str) -> dict[str, Any]:

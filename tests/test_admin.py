@@ -10,8 +10,7 @@ from auth import ratelimit
 from auth.models import LoginThrottle, Session
 from kafka_events.models import OutboxEvent
 from restapi.signals import announce
-from tests.conftest import PASSWORD, tokens_for
-from tests.helpers import assert_error, claims, counted, file_row
+from tests.helpers import PASSWORD, assert_error, claims, counted, file_row, tokens_for
 from tests.logscan import scan
 from users.models import User
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import BASE_DIR, dev_tls_assets
+from tests.fixtures.server import dev_tls_assets
+from tests.helpers import BASE_DIR
 from tests.test_deploy import DEPLOY, host_path
 
 PROMETHEUS = DEPLOY / "prometheus"

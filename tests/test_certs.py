@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.conftest import BASE_DIR
+from tests.helpers import BASE_DIR
 
 SCRIPT = BASE_DIR / "certs" / "generate_tls_assets.py"
 

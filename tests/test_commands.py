@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.management import get_commands, load_command_class
 
 from restapi.commands import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, ServiceCommand
-from tests.conftest import BASE_DIR, S3_BUCKET, S3_CREDENTIALS, free_port
+from tests.fixtures.storage import S3_BUCKET, S3_CREDENTIALS
+from tests.helpers import BASE_DIR, free_port
 from tests.userdata.hung_storage import SilentEndpoint
 
 APPS = {"users", "auth", "userdata", "kafka_events"}

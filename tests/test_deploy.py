@@ -9,8 +9,7 @@ import yaml
 from auth import metrics as auth_metrics
 from kafka_events import metrics as kafka_metrics
 from restapi import metrics
-from tests.conftest import BASE_DIR
-from tests.helpers import YAMLLINT, yaml_problems
+from tests.helpers import BASE_DIR, YAMLLINT, yaml_problems
 from userdata import metrics as userdata_metrics
 from users import metrics as users_metrics
 

@@ -23,16 +23,10 @@ import yaml
 from django.db import connection
 
 from auth.keys import write_key_pair
-from tests.conftest import (
-    BASE_DIR,
-    S3_BUCKET,
-    S3_CREDENTIALS,
-    Broker,
-    consume,
-    free_port,
-    make_production_assets,
-)
-from tests.helpers import yaml_problems
+from tests.fixtures.kafka import Broker, consume
+from tests.fixtures.server import make_production_assets
+from tests.fixtures.storage import S3_BUCKET, S3_CREDENTIALS
+from tests.helpers import BASE_DIR, free_port, yaml_problems
 
 HELM = Path(sys.executable).parent / "helm"
 CHART = BASE_DIR / "deploy" / "helm" / "restapi"

@@ -22,7 +22,8 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.conftest import BASE_DIR, free_port, make_production_assets, wait_for_https
+from tests.fixtures.server import make_production_assets, wait_for_https
+from tests.helpers import BASE_DIR, free_port
 
 DOCKERFILE = BASE_DIR / "deploy" / "Dockerfile"
 IMAGE_DIRS = ("venv", "app")  # what the Dockerfile creates at the root of the image

@@ -15,8 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error, client_for
 from tests.test_route_walker import url_map
 from users.models import User
 
@@ -27,27 +26,28 @@ FORM = "application/x-www-form-urlencoded"
 LABELS = [FORM, "text/plain", "text/plain; charset=utf-8", ""]
 
 
-def login(client, body, content_type, **headers):
+def post_login(client, body, content_type, **headers):
+    """POST /login with this raw body under this Content-Type (tests.helpers.login sends JSON)."""
     return client.generic("POST", "/login", body, content_type=content_type, **headers)
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_json_labelled_otherwise_is_read_as_json(api, user, label):
     body = json.dumps({"email": user.email, "password": PASSWORD})
-    response = login(api, body, label)
+    response = post_login(api, body, label)
     assert response.status_code == 201, response.content
     assert response.json()["user_id"] == user.pk
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_validation_applies_as_to_application_json(api, label):
-    response = login(api, json.dumps({"email": "a@example.com"}), label)
+    response = post_login(api, json.dumps({"email": "a@example.com"}), label)
     assert "password" in assert_error(response, 400, "validation_error")["errors"]
 
 
 def test_the_charset_of_the_label_decodes_the_body(api, user):
     body = json.dumps({"email": user.email, "password": PASSWORD}).encode("utf-16")
-    assert login(api, body, "text/plain; charset=utf-16").status_code == 201
+    assert post_login(api, body, "text/plain; charset=utf-16").status_code == 201
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -63,7 +63,7 @@ def test_a_form_body_is_malformed_json_and_changes_nothing(user, label):
 @pytest.mark.parametrize("label", ["multipart/form-data; boundary=x", "application/xml"])
 def test_other_labels_stay_unsupported(api, user, label):
     body = json.dumps({"email": user.email, "password": PASSWORD})
-    assert_error(login(api, body, label), 415, "unsupported_media_type")
+    assert_error(post_login(api, body, label), 415, "unsupported_media_type")
 
 
 @pytest.mark.parametrize(
@@ -79,16 +79,16 @@ def test_other_labels_stay_unsupported(api, user, label):
 @pytest.mark.parametrize("label", [FORM, "text/plain"])
 def test_a_browsers_cross_site_form_post_stays_refused(api, user, browser, label):
     body = json.dumps({"email": user.email, "password": PASSWORD})
-    assert_error(login(api, body, label, **browser), 415, "unsupported_media_type")
+    assert_error(post_login(api, body, label, **browser), 415, "unsupported_media_type")
 
 
 def test_a_browsers_own_json_is_read_from_any_site(api, user):
     """application/json cannot cross sites without a preflight, which nothing here answers."""
     body = json.dumps({"email": user.email, "password": PASSWORD})
     browser = {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_ORIGIN": "https://testserver"}
-    assert login(api, body, FORM, **browser).status_code == 201
+    assert post_login(api, body, FORM, **browser).status_code == 201
     cross = {"HTTP_SEC_FETCH_SITE": "cross-site"}
-    assert login(api, body, "application/json", **cross).status_code == 201
+    assert post_login(api, body, "application/json", **cross).status_code == 201
 
 
 def test_no_other_site_may_send_a_token_or_json(api):

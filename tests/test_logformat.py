@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from restapi.logformat import JsonFormatter, TextFormatter, log_format, log_uncaught_exceptions
 from restapi.requestid import REQUEST_ID
-from tests.conftest import BASE_DIR
+from tests.helpers import BASE_DIR
 
 
 def record(message: str = "hello %s", *args: object, **extra: object) -> logging.LogRecord:

@@ -11,8 +11,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD, client_for, tokens_for
-from tests.helpers import assert_error, claims
+from tests.helpers import PASSWORD, assert_error, claims, client_for, tokens_for
 
 pytestmark = pytest.mark.django_db
 

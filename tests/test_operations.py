@@ -9,8 +9,8 @@ from prometheus_client import REGISTRY
 from restapi import health
 from restapi.metrics import seed_labels, seed_status, serve_metrics, status_label
 from restapi.signals import announce
-from tests.conftest import PASSWORD, dev_tls_assets, free_port
-from tests.helpers import assert_error, counted
+from tests.fixtures.server import dev_tls_assets
+from tests.helpers import PASSWORD, assert_error, counted, free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_DIR, dev_tls_assets, free_port
+from tests.fixtures.server import dev_tls_assets
+from tests.helpers import BASE_DIR, free_port
 
 QUERY = (
     "import django; django.setup(); from django.db import connection; "

@@ -20,8 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from kafka_events.models import OutboxEvent
-from tests.conftest import client_for, tokens_for
-from tests.helpers import file_row
+from tests.helpers import client_for, file_row, tokens_for
 from userdata.models import UserData
 from users.models import TokenPurpose, User
 from users.onetime import token_issue

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from tests.conftest import PASSWORD, client_for
+from tests.helpers import PASSWORD, client_for
 from userdata.models import UserData
 from users.models import User
 

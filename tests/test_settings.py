@@ -1,12 +1,14 @@
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from auth.keys import write_key_pair
-from tests.conftest import BASE_DIR, make_production_assets
+from tests.fixtures.server import make_production_assets
+from tests.helpers import BASE_DIR
 
 START = "import django; django.setup(); print('started')"
 
@@ -110,3 +112,65 @@ def test_the_workers_together_hash_as_many_at_once_as_there_are_cores(env, expec
         timeout=60,
     )
     assert result.stdout.split()[-1] == str(expected), result.stderr
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the restapi package in a fresh directory: its BASE_DIR (restapi/env.py)."""
+    shutil.copytree(
+        BASE_DIR / "restapi", tmp_path / "restapi", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path
+
+
+def run_in(checkout, code, **env):
+    """Python code run in the checkout, with its restapi package first on the path; the apps
+    (for django.setup()) come from this one, after it."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "TOKEN_", "API_", "POSTGRES_", "DB_", "PYTHON"))
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=checkout,
+        env={**clean, "DEBUG": "1", "PYTHONDONTWRITEBYTECODE": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("modules", "env"),
+    [
+        ("restapi.settings", {}),
+        ("restapi.settings, restapi.settings.test", {"POSTGRES_ENDPOINT": "127.0.0.1:5432"}),
+    ],
+)
+def test_importing_the_settings_makes_no_directory_and_prints_nothing(checkout, modules, env):
+    located = run_in(checkout, "import restapi.env; print(restapi.env.BASE_DIR)")
+    assert located.stdout.strip() == str(checkout), located.stderr
+    before = sorted(checkout.rglob("*"))
+    result = run_in(checkout, f"import {modules}", **env)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+    assert sorted(checkout.rglob("*")) == before
+
+
+def test_the_sqlite_fallback_makes_var_and_warns_when_first_opened(checkout):
+    connect = (
+        "import django; django.setup(); from django.db import connection; "
+        "connection.ensure_connection(); connection.close(); connection.ensure_connection()"
+    )
+    result = run_in(
+        checkout,
+        connect,
+        DJANGO_SETTINGS_MODULE="restapi.settings",
+        PYTHONPATH=str(BASE_DIR),
+    )
+    assert result.returncode == 0, result.stderr
+    database = checkout / "var" / "db.sqlite3"
+    assert database.is_file()
+    warning = f"POSTGRES_ENDPOINT is not set: using the embedded SQLite database {database}."
+    assert result.stderr.count(warning) == 1, result.stderr

@@ -1,5 +1,3 @@
-import sys
-
 from restapi.env import BASE_DIR, env_int, env_path, env_str
 
 POSTGRES_ENDPOINT = env_str("POSTGRES_ENDPOINT")
@@ -41,12 +39,11 @@ if POSTGRES_ENDPOINT:
         }
     }
 else:
-    _sqlite_path = BASE_DIR / "var" / "db.sqlite3"
-    _sqlite_path.parent.mkdir(exist_ok=True)
-    print(
-        "WARNING: POSTGRES_ENDPOINT is not set: using the embedded SQLite database "
-        f"{_sqlite_path}. This is for a first look only; the service is built, tested "
-        "and deployed on PostgreSQL.",
-        file=sys.stderr,
-    )
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_sqlite_path)}}
+    # restapi/sqlite/ makes var/ and prints the "first look only" warning when a
+    # process opens the file, not here: importing settings must leave no trace.
+    DATABASES = {
+        "default": {
+            "ENGINE": "restapi.sqlite",
+            "NAME": str(BASE_DIR / "var" / "db.sqlite3"),
+        }
+    }

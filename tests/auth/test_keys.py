@@ -8,8 +8,7 @@ from django.core.management import CommandError, call_command
 
 from auth.keys import key_ring, key_store, write_key_pair
 from restapi.commands import EXIT_FAILED
-from tests.conftest import client_for, tokens_for
-from tests.helpers import assert_error
+from tests.helpers import assert_error, client_for, tokens_for
 
 pytestmark = pytest.mark.django_db
 

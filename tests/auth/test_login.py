@@ -6,16 +6,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kafka_events.models import OutboxEvent
-from tests.conftest import PASSWORD
-from tests.helpers import TOKEN_FIELDS, assert_error, claims
+from tests.helpers import PASSWORD, TOKEN_FIELDS, assert_error, claims, login
 from users.hashers import SettingsArgon2PasswordHasher
 from users.models import User, UserState
 
 pytestmark = pytest.mark.django_db
-
-
-def login(api, email, password):
-    return api.post("/login", {"email": email, "password": password}, format="json")
 
 
 @pytest.fixture

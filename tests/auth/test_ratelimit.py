@@ -7,15 +7,13 @@ from django.test import RequestFactory
 
 from auth import ratelimit
 from restapi.clients import client_ip
-from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error, counted
+from tests.helpers import PASSWORD, assert_error, client_for, counted, login
 from users import hashers
 
 pytestmark = pytest.mark.django_db
 
 
-def login(api, email="alice@example.com", password="wrong password", **extra):
-    return api.post("/login", {"email": email, "password": password}, format="json", **extra)
+WRONG = "wrong password"
 
 
 @pytest.fixture
@@ -28,27 +26,28 @@ def clock(monkeypatch):
 
 def test_account_waits_after_five_consecutive_failures(api, user, clock):
     for _ in range(5):
-        assert_error(login(api), 401, "invalid_credentials")
+        assert_error(login(api, user.email, WRONG), 401, "invalid_credentials")
     lockouts = counted("restapi_login_lockouts_total")
-    locked = login(api, password=PASSWORD)
+    locked = login(api, user.email)
     assert_error(locked, 429, "rate_limited")
     assert counted("restapi_login_lockouts_total") == lockouts + 1
     assert locked["Retry-After"] == "1"
     clock[0] += 1
-    assert_error(login(api), 401, "invalid_credentials")  # the 6th failure: now 2 s
+    # The 6th failure: now 2 s.
+    assert_error(login(api, user.email, WRONG), 401, "invalid_credentials")
     clock[0] += 1
-    assert_error(login(api, password=PASSWORD), 429, "rate_limited")
+    assert_error(login(api, user.email), 429, "rate_limited")
     clock[0] += 1
-    assert login(api, password=PASSWORD).status_code == 201
+    assert login(api, user.email).status_code == 201
     # A success resets the count: five more tries are free.
     for _ in range(5):
-        assert_error(login(api), 401, "invalid_credentials")
+        assert_error(login(api, user.email, WRONG), 401, "invalid_credentials")
 
 
 def test_wait_doubles_and_is_capped_at_fifteen_minutes(api, user, clock):
     waits = []
     for _ in range(40):
-        response = login(api)
+        response = login(api, user.email, WRONG)
         if response.status_code == 429:
             waits.append(int(response["Retry-After"]))
             clock[0] += waits[-1]
@@ -59,8 +58,9 @@ def test_wait_doubles_and_is_capped_at_fifteen_minutes(api, user, clock):
 def test_unknown_and_known_accounts_lock_alike(api, user, clock):
     for email in ("alice@example.com", "nobody@example.com"):
         for _ in range(5):
-            login(api, email=email)
-    known, unknown = login(api), login(api, email="nobody@example.com")
+            login(api, email, WRONG)
+    known = login(api, user.email, WRONG)
+    unknown = login(api, "nobody@example.com", WRONG)
     assert known.status_code == unknown.status_code == 429
     assert known.json() == unknown.json()
     assert known["Retry-After"] == unknown["Retry-After"]
@@ -69,13 +69,13 @@ def test_unknown_and_known_accounts_lock_alike(api, user, clock):
 def test_login_per_ip_bucket(api, user, settings, clock):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "3/60"}
     for _ in range(3):
-        assert login(api, password=PASSWORD).status_code == 201
-    limited = login(api, password=PASSWORD)
+        assert login(api, user.email).status_code == 201
+    limited = login(api, user.email)
     assert_error(limited, 429, "rate_limited")
     assert limited["Retry-After"] == "20"
-    assert login(api, password=PASSWORD, REMOTE_ADDR="10.9.8.7").status_code == 201
+    assert login(api, user.email, REMOTE_ADDR="10.9.8.7").status_code == 201
     clock[0] += 20
-    assert login(api, password=PASSWORD).status_code == 201
+    assert login(api, user.email).status_code == 201
 
 
 def test_password_reset_per_ip_bucket(api, settings):
@@ -124,13 +124,13 @@ def test_hashing_beyond_the_bound_is_503(api, user, settings):
     taken = [slots.acquire(blocking=False) for _ in range(2)]
     try:
         assert all(taken)
-        response = login(api, password=PASSWORD)
+        response = login(api, user.email)
         assert_error(response, 503, "overloaded")
         assert response["Retry-After"] == "1"
     finally:
         for _ in taken:
             slots.release()
-    assert login(api, password=PASSWORD).status_code == 201
+    assert login(api, user.email).status_code == 201
 
 
 def test_a_waiting_hash_gets_the_slot_when_one_frees(api, user, settings):
@@ -139,7 +139,7 @@ def test_a_waiting_hash_gets_the_slot_when_one_frees(api, user, settings):
     slots, _ = hashers._hash_slots(1, settings.PASSWORD_HASH_MAX_WAITING)
     slots.acquire()
     threading.Timer(0.3, slots.release).start()
-    assert login(api, password=PASSWORD).status_code == 201
+    assert login(api, user.email).status_code == 201
 
 
 def test_no_more_wait_for_a_hash_than_the_waiting_room_holds(api, user, settings):
@@ -152,13 +152,13 @@ def test_no_more_wait_for_a_hash_than_the_waiting_room_holds(api, user, settings
     waiting.acquire()  # another request waits already
     try:
         started = time.monotonic()
-        response = login(api, password=PASSWORD)
+        response = login(api, user.email)
         assert time.monotonic() - started < 1
         assert_error(response, 503, "overloaded")
     finally:
         waiting.release()
         slots.release()
-    assert login(api, password=PASSWORD).status_code == 201
+    assert login(api, user.email).status_code == 201
 
 
 def test_logins_shed_for_want_of_a_hash_slot_do_not_count_against_the_account(api, user, settings):
@@ -169,7 +169,7 @@ def test_logins_shed_for_want_of_a_hash_slot_do_not_count_against_the_account(ap
     slots.acquire()
     try:
         for _ in range(6):
-            assert_error(login(api, password=PASSWORD), 503, "overloaded")
+            assert_error(login(api, user.email), 503, "overloaded")
     finally:
         slots.release()
-    assert login(api, password=PASSWORD).status_code == 201
+    assert login(api, user.email).status_code == 201

@@ -5,16 +5,18 @@ import pytest
 from django.utils import timezone
 
 from auth.models import Session
-from tests.conftest import PASSWORD, client_for, tokens_for
-from tests.helpers import assert_error, claims, counted
+from tests.helpers import (
+    PASSWORD,
+    assert_error,
+    assert_status,
+    claims,
+    client_for,
+    counted,
+    login,
+    tokens_for,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def login(api, email="alice@example.com", password=PASSWORD):
-    response = api.post("/login", {"email": email, "password": password}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def refresh(api, token):
@@ -31,7 +33,7 @@ def session_of(token):
 
 def test_login_starts_a_session_with_refresh_token(api, user):
     issued = counted("restapi_tokens_issued_total", kind="access")
-    body = login(api)
+    body = assert_status(login(api, user.email), 201)
     assert counted("restapi_tokens_issued_total", kind="access") == issued + 1
     session = session_of(body["token"])
     assert session.user_id == user.pk
@@ -42,7 +44,7 @@ def test_login_starts_a_session_with_refresh_token(api, user):
 
 
 def test_refresh_rotates_the_refresh_token(api, user):
-    first = login(api)
+    first = assert_status(login(api, user.email), 201)
     response = refresh(api, first["refresh"])
     assert response.status_code == 200
     second = response.json()
@@ -54,7 +56,7 @@ def test_refresh_rotates_the_refresh_token(api, user):
 
 
 def test_rotated_token_reused_within_grace_gets_the_current_tokens(api, user):
-    first = login(api)
+    first = assert_status(login(api, user.email), 201)
     winner = refresh(api, first["refresh"]).json()
     racer = refresh(api, first["refresh"])
     assert racer.status_code == 200
@@ -63,7 +65,7 @@ def test_rotated_token_reused_within_grace_gets_the_current_tokens(api, user):
 
 
 def test_rotated_token_reused_after_grace_revokes_the_session(api, user):
-    first = login(api)
+    first = assert_status(login(api, user.email), 201)
     current = refresh(api, first["refresh"]).json()
     Session.objects.filter(pk=claims(first["token"])["sid"]).update(
         rotated_at=timezone.now() - timedelta(seconds=11)
@@ -78,7 +80,7 @@ def test_rotated_token_reused_after_grace_revokes_the_session(api, user):
 
 
 def test_forged_or_malformed_refresh_tokens_are_401_and_revoke_nothing(api, user):
-    body = login(api)
+    body = assert_status(login(api, user.email), 201)
     session_hex, generation, mac = body["refresh"].split(".")
     for forged in (
         f"{session_hex}.{generation}.{'0' * 64}",
@@ -97,14 +99,15 @@ def test_refresh_needs_a_refresh_field(api):
 
 
 def test_refresh_after_deactivation_is_401(api, user):
-    body = login(api)
+    body = assert_status(login(api, user.email), 201)
     user.state = 1
     user.save()
     assert_error(refresh(api, body["refresh"]), 401, "invalid_token")
 
 
 def test_logout_revokes_only_the_current_session(api, user):
-    one, two = login(api), login(api)
+    one = assert_status(login(api, user.email), 201)
+    two = assert_status(login(api, user.email), 201)
     revoked = counted("restapi_sessions_revoked_total", reason="logout")
     response = api.post("/logout", HTTP_AUTHORIZATION=f"Bearer {one['token']}")
     assert response.status_code == 204
@@ -115,8 +118,9 @@ def test_logout_revokes_only_the_current_session(api, user):
 
 
 def test_logout_all_revokes_every_session(api, user, other_user):
-    one, two = login(api), login(api)
-    bob = login(api, "bob@example.com")
+    one = assert_status(login(api, user.email), 201)
+    two = assert_status(login(api, user.email), 201)
+    bob = assert_status(login(api, other_user.email), 201)
     assert api.post("/logout/all", HTTP_AUTHORIZATION=f"Bearer {one['token']}").status_code == 204
     for body in (one, two):
         assert_error(me(api, user, body["token"]), 401, "invalid_token")
@@ -130,7 +134,8 @@ def test_logout_needs_a_token(api, path):
 
 
 def test_own_password_change_revokes_other_sessions_and_returns_fresh_tokens(api, user):
-    current, other = login(api), login(api)
+    current = assert_status(login(api, user.email), 201)
+    other = assert_status(login(api, user.email), 201)
     response = api.put(
         "/user",
         {"user_id": user.pk, "password": "a brand new passphrase", "current_password": PASSWORD},
@@ -147,29 +152,24 @@ def test_own_password_change_revokes_other_sessions_and_returns_fresh_tokens(api
 
 
 def test_admin_password_change_and_deactivation_revoke_every_session(api, admin_client, user):
-    body = login(api)
+    body = assert_status(login(api, user.email), 201)
     response = admin_client.put(
         "/user", {"user_id": user.pk, "password": "set by the admin 123"}, format="json"
     )
     assert response.status_code == 200
     assert "token" not in response.json()
     assert_error(me(api, user, body["token"]), 401, "invalid_token")
-    body = login(api, password="set by the admin 123")
+    body = assert_status(login(api, user.email, "set by the admin 123"), 201)
     assert admin_client.delete("/user", {"user_id": user.pk}, format="json").status_code == 204
     assert_error(refresh(api, body["refresh"]), 401, "invalid_token")
     assert session_of(body["token"]).revoked_reason == "deactivated"
 
 
 def test_sessions_list_shows_active_sessions_and_marks_the_current_one(api, user, other_user):
-    first = login(api)
-    second = api.post(
-        "/login",
-        {"email": user.email, "password": PASSWORD},
-        format="json",
-        HTTP_USER_AGENT="curl/8",
-    ).json()
-    login(api, "bob@example.com")
-    revoked = login(api)
+    first = assert_status(login(api, user.email), 201)
+    second = login(api, user.email, HTTP_USER_AGENT="curl/8").json()
+    assert_status(login(api, other_user.email), 201)
+    revoked = assert_status(login(api, user.email), 201)
     api.post("/logout", HTTP_AUTHORIZATION=f"Bearer {revoked['token']}")
     response = api.get("/user/sessions", HTTP_AUTHORIZATION=f"Bearer {first['token']}")
     assert response.status_code == 200
@@ -186,7 +186,8 @@ def test_sessions_list_shows_active_sessions_and_marks_the_current_one(api, user
 
 
 def test_revoke_one_session(api, user):
-    keep, drop = login(api), login(api)
+    keep = assert_status(login(api, user.email), 201)
+    drop = assert_status(login(api, user.email), 201)
     sid = claims(drop["token"])["sid"]
     response = api.delete(f"/user/sessions/{sid}", HTTP_AUTHORIZATION=f"Bearer {keep['token']}")
     assert response.status_code == 204

@@ -20,8 +20,7 @@ from auth.keys import key_ring, key_store
 from auth.models import Session
 from auth.selectors import session_user
 from auth.tokens import AccessToken
-from tests.conftest import BASE_DIR, tokens_for
-from tests.helpers import assert_error, claims
+from tests.helpers import BASE_DIR, assert_error, claims, tokens_for
 from users.models import User, UserState
 
 pytestmark = pytest.mark.django_db

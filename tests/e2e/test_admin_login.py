@@ -7,7 +7,8 @@ import threading
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, Server
+from tests.fixtures.server import Server
+from tests.helpers import PASSWORD
 from users.models import Role, User
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, Server, tokens_for
 from tests.e2e.test_https import mail_to
+from tests.fixtures.server import Server
+from tests.helpers import PASSWORD, tokens_for
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,15 +66,13 @@ def test_a_wrong_password_costs_the_same_for_known_and_unknown_accounts(server, 
     for i in range(PAIRS):
         User.objects.create(email=f"timed{i}@example.com", password=password_hash)
 
-    def login(email: str) -> Callable[[], requests.Response]:
-        return lambda: http.post(
-            f"{server.url}/login", json={"email": email, "password": "a wrong password"}
-        )
+    def attempt_login(email: str) -> Callable[[], requests.Response]:
+        return lambda: server.login(email, "a wrong password", http=http)
 
     assert_not_significant(
         *slower_in(
-            [login(f"timed{i}@example.com") for i in range(PAIRS)],
-            [login(f"absent{i}@example.com") for i in range(PAIRS)],
+            [attempt_login(f"timed{i}@example.com") for i in range(PAIRS)],
+            [attempt_login(f"absent{i}@example.com") for i in range(PAIRS)],
             401,
         )
     )

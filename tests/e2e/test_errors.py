@@ -7,7 +7,7 @@ import pytest
 
 from kafka_events.models import OutboxEvent
 from restapi.metrics import SEED_METHODS, SEED_ROUTES
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

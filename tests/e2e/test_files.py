@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import S3_BUCKET, s3_client
+from tests.fixtures.storage import S3_BUCKET, s3_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

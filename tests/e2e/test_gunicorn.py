@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import BASE_DIR, dev_tls_assets, free_port, start_gunicorn, wait_for_port
+from tests.fixtures.server import dev_tls_assets, start_gunicorn
+from tests.helpers import BASE_DIR, free_port, wait_for_port
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.conftest import dev_tls_assets
 from tests.e2e.test_gunicorn import SmallServer, gunicorn
+from tests.fixtures.server import dev_tls_assets
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

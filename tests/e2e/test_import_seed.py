@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 
 from kafka_events.models import OutboxEvent
-from tests.conftest import BASE_DIR, PASSWORD, S3_BUCKET, s3_client
+from tests.fixtures.storage import S3_BUCKET, s3_client
+from tests.helpers import BASE_DIR, PASSWORD
 from tests.seed import rust_hash, seed_database
 from userdata.models import UserData
 from users.models import User
@@ -59,29 +60,27 @@ def test_rust_users_log_in_over_https_and_get_their_files(server):
             ) in first_run
             assert User.objects.get(pk=carol).password == f"argon2{rust_hash(PASSWORD)}"
 
-            def login(email, password):
+            def timed_login(email, password):
                 started = time.perf_counter()
-                response = http.post(
-                    f"{server.url}/login", json={"email": email, "password": password}
-                )
+                response = server.login(email, password, http=http)
                 return response, (time.perf_counter() - started) * 1000
 
             http.get(f"{server.url}/health/live")  # the connection is open before timing
             # The address as the Rust client knew it; it is stored lower-case here.
-            first, first_ms = login("Carol@Example.com", PASSWORD)
+            first, first_ms = timed_login("Carol@Example.com", PASSWORD)
             assert first.status_code == 201, first.text
             assert first.json()["user_id"] == carol
             assert first.json()["password_change_required"] is False
             rehashed = User.objects.get(pk=carol).password
             assert rehashed.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
-            again, again_ms = login("carol@example.com", PASSWORD)
+            again, again_ms = timed_login("carol@example.com", PASSWORD)
             assert again.status_code == 201
             assert User.objects.get(pk=carol).password == rehashed
             print(
                 f"\nfirst login of an imported user {first_ms:.0f} ms, the next {again_ms:.0f} ms"
             )
 
-            weak = login("dave@example.com", WEAK)[0]
+            weak = timed_login("dave@example.com", WEAK)[0]
             assert weak.status_code == 201 and weak.json()["user_id"] == dave
             assert weak.json()["password_change_required"] is True
 
@@ -95,7 +94,7 @@ def test_rust_users_log_in_over_https_and_get_their_files(server):
             assert "ETag" not in download.headers  # no digest yet
 
             # No verification link came over; the unverified user asks for a new one.
-            unverified = login("erin@example.com", PASSWORD)[0]
+            unverified = timed_login("erin@example.com", PASSWORD)[0]
             assert unverified.json()["verified"] == 0
             resend = http.post(
                 f"{server.url}/user/verify/resend",

@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    PASSWORD,
-    S3_CREDENTIALS,
-    Server,
-    free_port,
-    server_env,
-    start_gunicorn,
-    wait_for_https,
-)
+from tests.fixtures.server import Server, server_env, start_gunicorn, wait_for_https
+from tests.fixtures.storage import S3_CREDENTIALS
+from tests.helpers import PASSWORD, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

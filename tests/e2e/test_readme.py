@@ -8,7 +8,8 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from tests.conftest import BASE_DIR, Server
+from tests.fixtures.server import Server
+from tests.helpers import BASE_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,8 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from tests.conftest import PASSWORD, Server
+from tests.fixtures.server import Server
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

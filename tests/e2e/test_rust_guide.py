@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server
+from tests.fixtures.server import Server
 from tests.logscan import scan
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_DIR, PASSWORD
+from tests.helpers import BASE_DIR, PASSWORD
 from users.models import Role, User
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,16 +20,9 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.conftest import (
-    S3_BUCKET,
-    S3_CREDENTIALS,
-    Server,
-    running_server,
-    s3_client,
-    server_env,
-    tokens_for,
-)
-from tests.helpers import file_row
+from tests.fixtures.server import Server, running_server, server_env
+from tests.fixtures.storage import S3_BUCKET, S3_CREDENTIALS, s3_client
+from tests.helpers import file_row, tokens_for
 from tests.userdata.hung_storage import SilentEndpoint
 from userdata.models import UserData
 

@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from auth.keys import key_ring
-from tests.conftest import tokens_for
+from tests.helpers import tokens_for
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)

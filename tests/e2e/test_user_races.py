@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, Server, tokens_for
+from tests.fixtures.server import Server
+from tests.helpers import PASSWORD, tokens_for
 from users.models import OneTimeToken, Role, TokenPurpose, User, UserState
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,15 +14,9 @@ from django.conf import settings as django_settings
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher
 from restapi.signals import announce
-from tests.conftest import (
-    BASE_DIR,
-    PASSWORD,
-    Broker,
-    consume,
-    dev_tls_assets,
-    free_port,
-    wait_for_port,
-)
+from tests.fixtures.kafka import Broker, consume
+from tests.fixtures.server import dev_tls_assets
+from tests.helpers import BASE_DIR, PASSWORD, free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

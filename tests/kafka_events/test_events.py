@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import Publisher, _claim, publisher
 from restapi.signals import announce
-from tests.conftest import PASSWORD, client_for, consume
-from tests.helpers import assert_error
+from tests.fixtures.kafka import consume
+from tests.helpers import PASSWORD, assert_error, client_for, login
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -41,10 +41,6 @@ ALL_TYPES = {
 def publish_all():
     while publisher.publish_pending():
         pass
-
-
-def login(api, email, password=PASSWORD):
-    return api.post("/login", {"email": email, "password": password}, format="json")
 
 
 @pytest.mark.django_db(transaction=True)

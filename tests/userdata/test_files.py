@@ -12,8 +12,8 @@ from django.db import OperationalError
 
 from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from restapi.exceptions import IncompleteBody
-from tests.conftest import S3_BUCKET, client_for, free_port
-from tests.helpers import assert_error, counted, file_row
+from tests.fixtures.storage import S3_BUCKET
+from tests.helpers import assert_error, client_for, counted, file_row, free_port
 from userdata import services, storage
 from userdata.models import UserData
 

@@ -14,7 +14,8 @@ from django.db import connection, connections
 
 from kafka_events.models import OutboxEvent
 from restapi.commands import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNAVAILABLE
-from tests.conftest import PASSWORD, S3_BUCKET, free_port
+from tests.fixtures.storage import S3_BUCKET
+from tests.helpers import PASSWORD, free_port
 from tests.seed import SeedDatabase, rust_hash, seed_database
 from userdata import seed_import
 from userdata.models import UserData

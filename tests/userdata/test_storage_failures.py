@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from kafka_events.models import OutboxEvent
 from restapi.exceptions import IncompleteBody, RequestTimeout, StorageUnavailable, TransfersBusy
-from tests.conftest import S3_BUCKET, free_port
-from tests.helpers import assert_error
+from tests.fixtures.storage import S3_BUCKET
+from tests.helpers import assert_error, free_port
 from tests.userdata.hung_storage import SilentEndpoint
 from userdata import services, storage
 from userdata.models import UserData

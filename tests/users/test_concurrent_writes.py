@@ -7,8 +7,7 @@ from django.contrib.auth.hashers import make_password
 from auth import services as auth_services
 from auth.models import Session
 from restapi.exceptions import InvalidAccessToken, InvalidOneTimeToken
-from tests.conftest import PASSWORD, tokens_for
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error, tokens_for
 from users import services
 from users.models import OneTimeToken, Role, TokenPurpose, User, UserState
 from users.onetime import token_issue

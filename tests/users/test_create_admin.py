@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from kafka_events.models import OutboxEvent
 from restapi.commands import EXIT_BAD_INPUT
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from users.models import User
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,6 @@
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from auth.models import LoginThrottle, Session
-from tests.conftest import PASSWORD, client_for, tokens_for
-from tests.helpers import assert_error, claims
+from tests.helpers import PASSWORD, assert_error, claims, client_for, tokens_for
 from users import onetime
 from users.models import OneTimeToken, User
 from users.services import verification_resend

@@ -3,7 +3,7 @@ rehashed to argon2id at the first login, and one that today's rules refuse is fl
 
 import pytest
 
-from tests.conftest import PASSWORD, client_for
+from tests.helpers import PASSWORD, client_for, login
 from tests.seed import rust_hash
 from users.models import TokenPurpose, User
 from users.onetime import token_issue
@@ -15,10 +15,6 @@ WEAK = "12345"  # the Rust service took anything of 4 characters or more
 
 def imported(email: str, password: str) -> User:
     return User.objects.create(email=email, password=f"argon2{rust_hash(password)}")
-
-
-def login(api, email, password):
-    return api.post("/login", {"email": email, "password": password}, format="json")
 
 
 def test_a_rust_hash_logs_in_and_is_rehashed_to_argon2id(api):

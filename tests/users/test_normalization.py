@@ -11,8 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from auth.models import Session
-from tests.conftest import PASSWORD, tokens_for
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error, tokens_for
 from users.models import MalformedEmail, User, normalize_email
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,7 @@ from django.core.management import CommandError, call_command
 
 from auth.models import LoginThrottle, RateBucket, Session
 from restapi import commands, purge
-from tests.conftest import tokens_for
-from tests.helpers import claims
+from tests.helpers import claims, tokens_for
 
 pytestmark = pytest.mark.django_db
 

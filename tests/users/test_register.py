@@ -3,8 +3,7 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.conftest import PASSWORD
-from tests.helpers import TOKEN_FIELDS, assert_error, claims
+from tests.helpers import PASSWORD, TOKEN_FIELDS, assert_error, claims
 from users.models import User
 
 pytestmark = pytest.mark.django_db

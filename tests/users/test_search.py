@@ -47,7 +47,7 @@ def test_percent_and_underscore_are_literal(admin_client, people, term, expected
 
 
 def test_a_users_search_only_ever_matches_themselves(make_user, people):
-    from tests.conftest import client_for
+    from tests.helpers import client_for
 
     ann = people[0]
     client = client_for(ann)

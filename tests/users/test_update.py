@@ -1,16 +1,11 @@
 import pytest
 
-from tests.conftest import PASSWORD, client_for
-from tests.helpers import assert_error
+from tests.helpers import PASSWORD, assert_error, client_for, login
 from users.models import User
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a completely new passphrase"
-
-
-def login_status(api, email, password):
-    return api.post("/login", {"email": email, "password": password}, format="json").status_code
 
 
 def put(client, **body):
@@ -33,12 +28,7 @@ def test_user_changes_own_password_with_current_password(user_client, user, api)
     assert response.status_code == 200
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
-    assert (
-        api.post(
-            "/login", {"email": user.email, "password": NEW_PASSWORD}, format="json"
-        ).status_code
-        == 201
-    )
+    assert login(api, user.email, NEW_PASSWORD).status_code == 201
 
 
 @pytest.mark.parametrize("current", [None, "", "not my password"])
@@ -118,19 +108,9 @@ def test_admin_changes_another_users_email_role_and_state(admin_client, other_us
 def test_admin_reactivates_a_user_who_can_then_log_in(admin_client, other_user, api):
     other_user.state = 1
     other_user.save()
-    assert (
-        api.post(
-            "/login", {"email": other_user.email, "password": PASSWORD}, format="json"
-        ).status_code
-        == 401
-    )
+    assert login(api, other_user.email).status_code == 401
     assert put(admin_client, user_id=other_user.pk, state=0).status_code == 200
-    assert (
-        api.post(
-            "/login", {"email": other_user.email, "password": PASSWORD}, format="json"
-        ).status_code
-        == 201
-    )
+    assert login(api, other_user.email).status_code == 201
 
 
 def test_admin_changing_own_password_still_needs_current_password(admin_client, admin):

@@ -1,0 +1,1 @@
+"""Development's SQLite fallback (restapi/settings/database.py), as a database backend."""
