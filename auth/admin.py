@@ -7,7 +7,7 @@ from auth.services import sessions_revoke
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at run time
     list_display = [
         "id",
         "user",

@@ -35,7 +35,7 @@ PUBLIC_NAME = "public-key.pem"
 # block: a mounted Secret's files have the time they were mounted as their mtime, not the
 # key's. Keys made elsewhere (OpenSSL) have their file's mtime instead.
 CREATED_PREFIX = "restapi key created: "
-CREATED_LINE = re.compile(rb"^" + re.escape(CREATED_PREFIX.encode()) + rb"(\S+)$", re.M)
+CREATED_LINE = re.compile(rb"^" + re.escape(CREATED_PREFIX.encode()) + rb"(\S+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
+class JWTAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """Tells drf-spectacular how auth.authentication.JWTAuthentication authenticates."""
 
     target_class = "auth.authentication.JWTAuthentication"

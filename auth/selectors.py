@@ -3,7 +3,6 @@ ended and someone else's are the same 404."""
 
 import uuid
 from functools import cache
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -41,7 +40,7 @@ def _session_user_sql() -> tuple[str, list[str]]:
     return sql, [field.attname for field in fields]
 
 
-def session_user(*, session_id: uuid.UUID, user_id: int) -> Any:
+def session_user(*, session_id: uuid.UUID, user_id: int) -> AbstractBaseUser | None:
     """The user of this session if the session is live and the user active, in one
     statement written once: an authenticated request pays for no query building."""
     sql, names = _session_user_sql()

@@ -18,4 +18,4 @@ class SessionOutput(serializers.Serializer[Session]):
     current = serializers.SerializerMethodField()
 
     def get_current(self, session: Session) -> bool:
-        return str(session.pk) == self.context["current_session"]
+        return str(session.pk) == str(self.context["current_session"])

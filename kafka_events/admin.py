@@ -7,7 +7,7 @@ from kafka_events.services import outbox_retry_now
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at run time
     list_display = [
         "id",
         "event_type",

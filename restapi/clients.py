@@ -12,7 +12,7 @@ def client_ip(request: HttpRequest) -> str:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         hops = [hop for hop in hops if hop]
         if len(hops) >= trusted:
-            return hops[-trusted]
+            return str(hops[-trusted])
     return str(request.META.get("REMOTE_ADDR", ""))
 
 

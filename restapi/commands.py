@@ -122,7 +122,7 @@ class ServiceCommand(BaseCommand):
                 raise CommandError(
                     f"The database is unavailable: {problem}", returncode=EXIT_UNAVAILABLE
                 )
-            return super().execute(*args, **options)  # type: ignore[no-any-return]
+            return super().execute(*args, **options)
         except CommandError:
             raise
         except (OperationalError, InterfaceError) as exc:

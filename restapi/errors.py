@@ -92,9 +92,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def json_error(
-    request: HttpRequest, *, status_code: int, msg: str, code: ErrorCode
-) -> JsonResponse:
+def json_error(*, status_code: int, msg: str, code: ErrorCode) -> JsonResponse:
     return JsonResponse(error_body(msg, code), status=status_code)
 
 
@@ -113,7 +111,7 @@ def error_response(
     browser, so it gets a plain page with the same status and sentence (never Django's
     DEBUG pages)."""
     if not request.path.startswith(ADMIN_PREFIX):
-        return json_error(request, status_code=status_code, msg=msg, code=code)
+        return json_error(status_code=status_code, msg=msg, code=code)
     reason = HTTPStatus(status_code).phrase
     page = format_html(_ADMIN_PAGE, status_code, reason, status_code, reason, msg, ADMIN_PREFIX)
     return HttpResponse(page, status=status_code)
@@ -121,7 +119,7 @@ def error_response(
 
 def method_not_allowed(request: HttpRequest, *, allowed: list[str]) -> JsonResponse:
     code, msg = DRF_ERRORS[exceptions.MethodNotAllowed]
-    response = json_error(request, status_code=405, msg=msg, code=code)
+    response = json_error(status_code=405, msg=msg, code=code)
     response["Allow"] = ", ".join(allowed)
     return response
 

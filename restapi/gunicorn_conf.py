@@ -60,7 +60,7 @@ def on_starting(server: object) -> None:
 def child_exit(server: object, worker: Any) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def worker_exit(server: object, worker: object) -> None:

@@ -8,7 +8,7 @@ from gunicorn.glogging import Logger
 from restapi.logformat import formatter, log_format, log_uncaught_exceptions
 
 
-class ServiceLogger(Logger):
+class ServiceLogger(Logger):  # type: ignore[misc]  # gunicorn has no type hints
     """gunicorn's own log and its access log in the service's format (LOG_FORMAT); one
     access line per request, its fields as the record's extra fields.
 

@@ -189,7 +189,7 @@ class Conn(gthread.TConn):  # type: ignore[misc]
         if self.head is None:
             return False
         read = self.body_in_memory + self.parser.unreader.received
-        return self.head.content_length > read
+        return bool(self.head.content_length > read)
 
     def close(self, graceful: bool = False) -> None:
         if graceful and self.on_close is not None:
@@ -477,7 +477,7 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         431 past its limits, 500 for the rest (the application's errors are its own)."""
         status, code, msg = self.error_for(exc)
         if status >= 500:
-            self.log.exception("Error handling request")
+            self.log.error("Error handling request", exc_info=exc)
         else:
             self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
         if req is not None:

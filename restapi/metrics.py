@@ -140,7 +140,7 @@ class _ThisProcess(Collector):
 def registry() -> CollectorRegistry:
     collected = CollectorRegistry()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        multiprocess.MultiProcessCollector(collected)
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
         collected.register(GunicornProcessCollector())
     else:
         # The default registry has this process's own process_* already.
@@ -166,7 +166,7 @@ def token_accepted(authorization: str) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not token_accepted(request.META.get("HTTP_AUTHORIZATION", "")):
         return json_error(
-            request, status_code=401, msg=UNAUTHORIZED_MESSAGE, code=ErrorCode.NOT_AUTHENTICATED
+            status_code=401, msg=UNAUTHORIZED_MESSAGE, code=ErrorCode.NOT_AUTHENTICATED
         )
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request, allowed=["GET", "HEAD"])
@@ -275,7 +275,7 @@ class MetricsMiddleware:
     """Counts a request once in each family: the product's by route and the Rust
     service's by resource."""
 
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -64,7 +64,7 @@ class JsonErrorMiddleware:
             )
             response["Retry-After"] = "5"
             return response
-        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exception)
         return server_error_view(request)
 
 

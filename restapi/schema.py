@@ -132,9 +132,13 @@ class AutoSchema(openapi.AutoSchema):
         if isinstance(serializer, RequiredBody):
             return serializer.schema, True
         if isinstance(serializer, OptionalBody):
-            schema, _ = super()._get_request_for_media_type(serializer.serializer, direction)
+            schema, _ = super()._get_request_for_media_type(  # type: ignore[no-untyped-call]
+                serializer.serializer, direction
+            )
             return schema, False
-        return super()._get_request_for_media_type(serializer, direction)  # type: ignore[no-any-return]
+        return super()._get_request_for_media_type(  # type: ignore[no-any-return,no-untyped-call]
+            serializer, direction
+        )
 
 
 def envelope(name: str, **fields: Any) -> serializers.Serializer[None]:

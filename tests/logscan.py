@@ -74,9 +74,11 @@ class LogScan:
         sources.append(("this process's logging", "\n".join(self.lines)))
         found = []
         for where, text in sources:
-            for secret in self.secrets:
-                if secret in text:
-                    found.append(f"{where}: a secret starting {secret[:4]!r}")
+            found += [
+                f"{where}: a secret starting {secret[:4]!r}"
+                for secret in self.secrets
+                if secret in text
+            ]
             found += [
                 f"{where}: a password hash ({marker})" for marker in HASH_MARKERS if marker in text
             ]

@@ -66,9 +66,9 @@ def test_alerts_and_dashboard_use_metrics_the_service_exports():
 
 def test_image_runs_as_non_root_with_a_healthcheck_and_no_secrets():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert re.search(r"^USER 10001$", dockerfile, re.MULTILINE)
     assert re.search(
-        r'^HEALTHCHECK .* CMD \["python", "-m", "restapi.healthcheck"\]$', dockerfile, re.M
+        r'^HEALTHCHECK .* CMD \["python", "-m", "restapi.healthcheck"\]$', dockerfile, re.MULTILINE
     )
     assert "DEBUG=0" in dockerfile
     ignored = (BASE_DIR / ".dockerignore").read_text().split()

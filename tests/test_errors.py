@@ -146,7 +146,7 @@ def documented_errors():
     section = text.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
     return {
         (int(status), code)
-        for status, code in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", section, re.M)
+        for status, code in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", section, re.MULTILINE)
     }
 
 

@@ -5,7 +5,7 @@ from userdata.models import UserData
 
 
 @admin.register(UserData)
-class UserDataAdmin(admin.ModelAdmin):
+class UserDataAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at run time
     list_display = [
         "id",
         "user",

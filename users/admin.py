@@ -19,11 +19,10 @@ from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
 
 from restapi.clients import client_ip
-from restapi.exceptions import ApiError, InvalidCredentials, Overloaded, RateLimited
+from restapi.exceptions import ApiError, EmailTaken, InvalidCredentials, Overloaded, RateLimited
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
 from users.serializers import UserCreateInput
 from users.services import (
-    EmailTaken,
     password_check,
     user_create,
     user_deactivate,
@@ -104,7 +103,7 @@ admin.site.index_title = "Users, sessions, files and events"
 admin.site.unregister(Group)
 
 
-class PasswordForm(SetPasswordMixin, forms.Form):
+class PasswordForm(SetPasswordMixin, forms.Form):  # type: ignore[type-arg]  # not generic at run time
     """A new password, twice, checked by the password validators. For one's own account,
     the current password too: user_update checks it as the API does (throttled)."""
 
@@ -132,7 +131,7 @@ class PasswordForm(SetPasswordMixin, forms.Form):
         return self.cleaned_data
 
 
-class UserAddForm(SetPasswordMixin, forms.Form):
+class UserAddForm(SetPasswordMixin, forms.Form):  # type: ignore[type-arg]  # not generic at run time
     """What registration takes (the API's email field and the password validators), and the
     role: the account is made by users.services.user_create, as `manage.py create_admin`."""
 
@@ -158,7 +157,7 @@ class UserAddForm(SetPasswordMixin, forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at run time
     list_display = ["id", "email", "role", "state", "verified", "created_at", "last_login"]
     list_filter = ["role", "state", "verified"]
     search_fields = ["email"]

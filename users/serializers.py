@@ -10,7 +10,7 @@ def password_field(**kwargs: object) -> StrictCharField:
     return StrictCharField(
         max_length=settings.PASSWORD_MAX_LENGTH,
         trim_whitespace=False,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

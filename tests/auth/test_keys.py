@@ -104,7 +104,7 @@ def test_retire_drops_only_keys_no_token_can_need(api, user, key_dir, settings):
 def test_staged_key_verifies_first_and_signs_after_promotion(api, user, key_dir):
     call_command("rotate_jwt_keys", stage=True)
     key_store.ring(recheck=True)
-    staged = {kid for kid in jwks(api)} - {key_ring().signer.kid}
+    staged = set(jwks(api)) - {key_ring().signer.kid}
     assert len(staged) == 1
     call_command("rotate_jwt_keys")
     key_store.ring(recheck=True)

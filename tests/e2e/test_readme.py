@@ -18,7 +18,7 @@ def walk_through() -> str:
     """The bash blocks of the README's walk-through section, in order, as one script."""
     readme = (BASE_DIR / "README.md").read_text()
     section = readme.split("\n## Walk-through with curl\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"^```bash\n(.*?)^```$", section, flags=re.S | re.M)
+    blocks = re.findall(r"^```bash\n(.*?)^```$", section, flags=re.DOTALL | re.MULTILINE)
     assert len(blocks) == 2, "the walk-through and its Kafka step"
     return "\n".join(blocks)
 
@@ -45,7 +45,7 @@ def test_the_readme_walk_through_runs_top_to_bottom(kafka_server, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    steps = len(re.findall(r'"\$\{C\[@\]\}"|^curl |\$\(curl ', script, flags=re.M))
+    steps = len(re.findall(r'"\$\{C\[@\]\}"|^curl |\$\(curl ', script, flags=re.MULTILINE))
     lines = kafka_server.log.read_text().splitlines()[requests_before:]
     answered = [line for line in lines if '"status"' in line]
     print(f"\nREADME walk-through: {steps} HTTP steps, {len(answered)} access lines")
