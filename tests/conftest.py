@@ -27,6 +27,8 @@ from restapi import background
 from tests.logscan import CaptureHandler, scan
 from users.models import Role, User
 
+pytest_plugins = ["tests.event_contract"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 scan.add(PASSWORD)
