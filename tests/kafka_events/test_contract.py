@@ -40,6 +40,11 @@ def test_every_type_in_the_code_has_a_schema_and_every_schema_a_type():
     assert types_in_code() == set(SCHEMAS)
 
 
+def test_the_validator_checks_the_formats_the_schemas_use():
+    # jsonschema skips a format whose checker's package is missing (rfc3339-validator).
+    assert {"date-time", "uuid", "email"} <= set(Draft202012Validator.FORMAT_CHECKER.checkers)
+
+
 def test_every_schema_file_is_a_valid_draft_2020_12_schema_of_its_type_and_version():
     files = sorted(SCHEMA_DIR.glob("*.json"))
     assert len(files) == sum(len(versions) for versions in SCHEMAS.values())
@@ -183,3 +188,11 @@ def test_the_schemas_are_served_unauthenticated_and_cacheable(api, settings):
             assert "public" in served["Cache-Control"]
             assert served.json() == {"$id": url, **schema}
     assert api.get("/events/schemas/user.created/v9.json").status_code == 404
+
+
+def test_docs_list_every_schema():
+    docs = (BASE_DIR / "docs" / "api.md").read_text()
+    for event_type, versions in SCHEMAS.items():
+        for version in versions:
+            row = f"| `{event_type}` | {version} | `/events/schemas/{event_type}/v{version}.json` |"
+            assert row in docs, row
