@@ -6,6 +6,7 @@ tests/event_contract.py validates every event the whole session writes."""
 import json
 import re
 import uuid
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -80,7 +81,7 @@ def test_the_envelope_carries_its_types_schema_version(user):
         schema_version("user.nothing")
 
 
-USER_EXTRAS = {
+USER_EXTRAS: dict[str, dict[str, Any]] = {
     "user.created": {},
     "user.imported": {},
     "user.logged_in": {"client_ip": "192.0.2.7"},
