@@ -8,7 +8,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from kafka_events.contract import schema_version
 from kafka_events.models import OutboxEvent
+from kafka_events.payloads import utc_iso
 from kafka_events.producer import publisher
 
 
@@ -17,10 +19,12 @@ def events_enabled() -> bool:
 
 
 def envelope(*, event_id: uuid.UUID, event_type: str, user_id: int, data: dict[str, Any]) -> str:
+    """A user event's value: `data` as the type's schema (kafka_events/schemas/) says."""
     body = {
         "id": str(event_id),
         "type": event_type,
-        "occurred_at": timezone.now().isoformat().replace("+00:00", "Z"),
+        "schema_version": schema_version(event_type),
+        "occurred_at": utc_iso(timezone.now()),
         "user_id": user_id,
         "data": data,
     }

@@ -1,4 +1,8 @@
-"""Signal receivers: each announced change becomes one outbox row in its transaction."""
+"""Signal receivers: each announced change becomes one outbox row in its transaction.
+
+A file's changes are its model's post_save and post_delete; what is not a save of one
+row comes from restapi.signals (announce, announce_each, announce_read). Every `data` is
+built by kafka_events.payloads, the events' own contract."""
 
 import uuid
 from typing import Any
@@ -14,12 +18,16 @@ from kafka_events.outbox import (
     user_event_add,
     user_events_add,
 )
+from kafka_events.payloads import (
+    READ_PAYLOADS,
+    deleted_file_payload,
+    file_payload,
+    user_payload,
+)
 from kafka_events.producer import publisher
 from restapi.signals import user_event, user_read, users_event
 from userdata.models import UserData
-from userdata.serializers import DataOutput
 from users.models import User
-from users.serializers import UserOutput
 
 
 @receiver(user_event, sender=User)
@@ -27,36 +35,30 @@ def on_user_event(
     sender: type, user: User, event_type: str, data: dict[str, Any], **kwargs: Any
 ) -> None:
     if events_enabled():
-        user_event_add(
-            user_id=user.pk, event_type=event_type, data={**UserOutput(user).data, **data}
-        )
+        user_event_add(user_id=user.pk, event_type=event_type, data={**user_payload(user), **data})
 
 
 @receiver(users_event, sender=User)
 def on_users_event(sender: type, users: list[User], event_type: str, **kwargs: Any) -> None:
     if events_enabled():
-        # many=True builds the serializer's fields once, not once per user.
-        shapes = UserOutput(users, many=True).data  # type: ignore[arg-type]
-        user_events_add(
-            event_type=event_type,
-            events=[(user.pk, dict(shape)) for user, shape in zip(users, shapes, strict=True)],
-        )
+        user_events_add(event_type=event_type, events=[(u.pk, user_payload(u)) for u in users])
 
 
 @receiver(post_save, sender=UserData)
 def on_file_saved(sender: type, instance: UserData, created: bool, **kwargs: Any) -> None:
     if events_enabled():
         event_type = "user.data.uploaded" if created else "user.data.updated"
-        user_event_add(
-            user_id=instance.user_id, event_type=event_type, data=dict(DataOutput(instance).data)
-        )
+        user_event_add(user_id=instance.user_id, event_type=event_type, data=file_payload(instance))
 
 
 @receiver(post_delete, sender=UserData)
 def on_file_deleted(sender: type, instance: UserData, **kwargs: Any) -> None:
     if events_enabled():
-        data = {"data_id": instance.pk, "filename": instance.filename, "sloc": instance.sloc}
-        user_event_add(user_id=instance.user_id, event_type="user.data.deleted", data=data)
+        user_event_add(
+            user_id=instance.user_id,
+            event_type="user.data.deleted",
+            data=deleted_file_payload(instance),
+        )
 
 
 @receiver(user_read, sender=User)
@@ -65,9 +67,10 @@ def on_user_read(
 ) -> None:
     if events_enabled() and settings.KAFKA_PUBLISH_READ_EVENTS:
         event_id = uuid.uuid4()
+        body = READ_PAYLOADS[event_type](**data)
         publisher.publish_best_effort(
             topic=settings.KAFKA_USER_EVENTS_TOPIC,
             key=f"user-{user.pk}",
-            value=envelope(event_id=event_id, event_type=event_type, user_id=user.pk, data=data),
+            value=envelope(event_id=event_id, event_type=event_type, user_id=user.pk, data=body),
             headers=event_headers(event_id, event_type),
         )

@@ -60,7 +60,7 @@ BODY_ERRORS = {
 }
 DATABASE_DOWN = "The database is down, or the service is overloaded (see Retry-After)"
 # The only operations that never touch the database (their 503 would be a lie).
-WITHOUT_DATABASE = {"health_live", "jwks", "openid_configuration"}
+WITHOUT_DATABASE = {"health_live", "jwks", "openid_configuration", "event_schemas", "event_schema"}
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.users",
     "tests.fixtures.server",
+    "tests.event_contract",
 ]

@@ -80,7 +80,7 @@ def test_operator_pages_render(operator, page):
 
 
 def test_outbox_retry_action(operator, user, kafka):
-    announce(user, "user.updated")
+    announce(user, "user.updated", changes=["role"])
     row = OutboxEvent.objects.get()
     OutboxEvent.objects.update(next_attempt_at="2100-01-01T00:00:00Z", attempts=3)
     operator.post(
@@ -216,7 +216,7 @@ def a_file_row(user):
 
 
 def an_outbox_row(user):
-    announce(user, "user.updated")
+    announce(user, "user.updated", changes=["role"])
     return OutboxEvent.objects.get()
 
 

@@ -339,6 +339,8 @@ def test_every_operation_answers_only_what_it_documents(spec, user, admin, setti
             template.replace("{user_id}", str(user.pk))
             .replace("{data_id}", "1")
             .replace("{session_id}", str(uuid.uuid4()))
+            .replace("{event_type}", "user.created")
+            .replace("{version}", "1")
         )
         client = APIClient()
         if credentials is not None:

@@ -76,8 +76,8 @@ def test_metrics_count_requests_logins_and_hashing(api, user):
 
 
 def test_outbox_backlog_is_reported(api, user, kafka):
-    announce(user, "user.updated")
-    announce(user, "user.logged_out")
+    announce(user, "user.updated", changes=["role"])
+    announce(user, "user.logged_out", session_id=None)
     assert metric(api, "restapi_outbox_pending ") == ["restapi_outbox_pending 2.0"]
     age = float(metric(api, "restapi_outbox_oldest_pending_age_seconds ")[0].split()[1])
     assert age >= 0

@@ -10,6 +10,7 @@ An operation that takes an id and is not described in PROBES fails the walk, so 
 route cannot be forgotten.
 """
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -107,7 +108,7 @@ def url_map() -> set[str]:
 
     walk(get_resolver().url_patterns, "")
     return {
-        "/" + route.replace("<int:", "{").replace("<uuid:", "{").replace(">", "}")
+        "/" + re.sub(r"<(?:int|uuid|str):", "{", route).replace(">", "}")
         for route in routes
         if not route.startswith(("admin/", "^")) and route not in ("docs", "openapi.json")
     }

@@ -69,7 +69,7 @@ def test_publishes_over_mtls_and_is_refused_without_a_client_certificate(
     settings.KAFKA_MESSAGE_TIMEOUT_MS = 3000
     settings.KAFKA_TLS_CLIENT_CA = str(tls / "kafka-ca.pem")
 
-    announce(user, "user.updated")
+    announce(user, "user.updated", changes=["role"])
     assert Publisher().publish_pending() == 1
     refused = OutboxEvent.objects.get()
     assert refused.sent_at is None and refused.attempts == 1

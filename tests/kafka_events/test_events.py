@@ -95,7 +95,7 @@ def test_every_event_type_reaches_kafka_with_key_headers_and_envelope(
     # One event per change, in commit order.
     assert [e["id"] for e in envelopes] == [str(row.event_id) for row in rows]
     for message, event in zip(messages, envelopes, strict=True):
-        assert set(event) == {"id", "type", "occurred_at", "user_id", "data"}
+        assert set(event) == {"id", "type", "schema_version", "occurred_at", "user_id", "data"}
         assert event["user_id"] == user.pk
         assert message["headers"] == {
             "event_id": event["id"],
@@ -116,10 +116,10 @@ def test_every_event_type_reaches_kafka_with_key_headers_and_envelope(
 
 def test_a_rolled_back_change_announces_nothing(user, kafka):
     with pytest.raises(RuntimeError), transaction.atomic():
-        announce(user, "user.updated")
+        announce(user, "user.updated", changes=["role"])
         raise RuntimeError("the change failed")
     assert not OutboxEvent.objects.exists()
-    announce(user, "user.updated")
+    announce(user, "user.updated", changes=["role"])
     assert OutboxEvent.objects.count() == 1
 
 
@@ -146,8 +146,8 @@ def test_failed_delivery_is_retried_later_and_holds_back_the_users_later_events(
 ):
     settings.KAFKA_BROKERS = "127.0.0.1:9"  # nothing listens there
     settings.KAFKA_MESSAGE_TIMEOUT_MS = 1000
-    announce(user, "user.updated")
-    announce(user, "user.logged_out")
+    announce(user, "user.updated", changes=["role"])
+    announce(user, "user.logged_out", session_id=None)
     dead = Publisher()
     failed_before = REGISTRY.get_sample_value("restapi_outbox_failed_total") or 0
     assert dead.publish_pending() == 2
@@ -162,12 +162,12 @@ def test_failed_delivery_is_retried_later_and_holds_back_the_users_later_events(
 
 
 def test_purge_removes_sent_rows_after_retention(user, kafka, settings):
-    announce(user, "user.updated")
+    announce(user, "user.updated", changes=["role"])
     published_before = REGISTRY.get_sample_value("restapi_outbox_published_total") or 0
     publish_all()
     assert REGISTRY.get_sample_value("restapi_outbox_published_total") == published_before + 1
     settings.KAFKA_OUTBOX_RETENTION_HOURS = 0
-    announce(user, "user.logged_out")
+    announce(user, "user.logged_out", session_id=None)
     Publisher()._purge_if_due()
     assert list(OutboxEvent.objects.values_list("event_type", flat=True)) == ["user.logged_out"]
 
