@@ -108,7 +108,7 @@ def counted(name: str, **labels: str) -> float:
 
 def file_row(user: Any, *, key: str, sloc: str, **fields: Any) -> Any:
     """A file's row as if it had been uploaded (no object is stored)."""
-    from userdata.models import UserData
+    from userdata.models import UserFile
 
     row = {
         "filename": "f.txt",
@@ -116,4 +116,4 @@ def file_row(user: Any, *, key: str, sloc: str, **fields: Any) -> Any:
         "sha256": "0" * 64,
         "content_type": "text/plain",
     }
-    return UserData.objects.create(user=user, key=key, sloc=sloc, **(row | fields))
+    return UserFile.objects.create(user=user, key=key, sloc=sloc, **(row | fields))

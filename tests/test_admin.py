@@ -73,7 +73,7 @@ def test_revoke_sessions_action(operator, user):
 
 @pytest.mark.parametrize(
     "page",
-    ["/admin/authn/session/", "/admin/userdata/userdata/", "/admin/kafka_events/outboxevent/"],
+    ["/admin/authn/session/", "/admin/userdata/userfile/", "/admin/kafka_events/outboxevent/"],
 )
 def test_operator_pages_render(operator, page):
     assert operator.get(page).status_code == 200
@@ -223,7 +223,7 @@ def an_outbox_row(user):
 ROWS = {
     "users/user": lambda user: user,
     "authn/session": lambda user: Session.objects.get(pk=claims(tokens_for(user).token)["sid"]),
-    "userdata/userdata": a_file_row,
+    "userdata/userfile": a_file_row,
     "kafka_events/outboxevent": an_outbox_row,
 }
 
@@ -243,7 +243,7 @@ def test_row_pages_only_show_and_a_save_writes_nothing(operator, user, events_on
 @pytest.mark.parametrize(
     "page",
     [
-        "/admin/userdata/userdata/add/",
+        "/admin/userdata/userfile/add/",
         "/admin/kafka_events/outboxevent/add/",
         "/admin/authn/session/add/",
     ],

@@ -90,7 +90,7 @@ def test_the_admin_answers_its_own_403_and_404_as_html_pages(admin, settings):
     settings.DEBUG = True
     operator = Client()
     operator.force_login(admin)
-    admin_page(operator.get("/admin/userdata/userdata/add/"), 403)  # files are added by upload
+    admin_page(operator.get("/admin/userdata/userfile/add/"), 403)  # files are added by upload
     admin_page(operator.get("/admin/nonexistent/"), 404)
 
 

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 
 from kafka_events.models import OutboxEvent
 from tests.helpers import client_for, file_row, tokens_for
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import TokenPurpose, User
 from users.onetime import token_issue
 
@@ -149,7 +149,7 @@ def call(client: APIClient, method: str, path: str, request: Request) -> Any:
     return getattr(client, method)(target, request.get("data"), format="json")
 
 
-def victim_value(name: str, victim: Any, victim_file: UserData, victim_session: str) -> Any:
+def victim_value(name: str, victim: Any, victim_file: UserFile, victim_session: str) -> Any:
     return {"data_id": victim_file.pk, "session_id": victim_session}.get(name, victim.pk)
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 
 from tests.helpers import PASSWORD, client_for
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -134,8 +134,8 @@ def test_a_search_answers_the_newest_100_as_the_rust_service_did(admin):
     User.objects.bulk_create(
         User(email=f"user{number}@example.com", password="!") for number in range(101)
     )
-    UserData.objects.bulk_create(
-        UserData(user=admin, filename="f", size_in_bytes=1, key=f"k{number}", sloc="s", sha256="0")
+    UserFile.objects.bulk_create(
+        UserFile(user=admin, filename="f", size_in_bytes=1, key=f"k{number}", sloc="s", sha256="0")
         for number in range(101)
     )
     client = client_for(admin)

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from userdata.models import UserData
+from userdata.models import UserFile
 
 
-@admin.register(UserData)
-class UserDataAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at run time
+@admin.register(UserFile)
+class UserFileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at run time
     list_display = [
         "id",
         "user",
@@ -19,13 +19,13 @@ class UserDataAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic 
     search_fields = ["filename", "user__email", "sha256"]
     list_select_related = ["user"]
     ordering = ["-id"]
-    readonly_fields = [field.name for field in UserData._meta.fields]
+    readonly_fields = [field.name for field in UserFile._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # files arrive through the API or manage.py user_files
 
-    def has_change_permission(self, request: HttpRequest, obj: UserData | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: UserFile | None = None) -> bool:
         return False  # every field is read-only: a Save only rewrote the whole row
 
-    def has_delete_permission(self, request: HttpRequest, obj: UserData | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: UserFile | None = None) -> bool:
         return False  # deleting must remove the stored object too: use the API

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 
-class UserData(models.Model):
+class UserFile(models.Model):
     """A user's stored file (the Rust service's `users_data` table and DataRecord)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

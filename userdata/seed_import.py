@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from restapi.signals import announce_each
 from userdata import storage
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
 
 USER_COLUMNS = "id, email, password, state, verified, role, created_at, updated_at"
@@ -308,7 +308,7 @@ def key_of(sloc: str) -> str | None:
 
 def _file_problem(row: tuple[Any, ...], key: str | None) -> str | None:
     _, user_id, filename, size, comments, data_type, encoding, sloc, _, _ = row
-    limits = {f.name: f.max_length for f in UserData._meta.fields if f.max_length}
+    limits = {f.name: f.max_length for f in UserFile._meta.fields if f.max_length}
     if user_id is None:
         return "it has no owner"
     if key is None:
@@ -355,12 +355,12 @@ def _files_batch(rows: list[tuple[Any, ...]]) -> tuple[Tally, list[tuple[int, st
     )
     local = {
         pk: (user_id, key)
-        for pk, user_id, key in UserData.objects.filter(pk__in=keys).values_list(
+        for pk, user_id, key in UserFile.objects.filter(pk__in=keys).values_list(
             "pk", "user_id", "key"
         )
     }
     taken = dict(
-        UserData.objects.filter(key__in=[k for k in keys.values() if k]).values_list("key", "pk")
+        UserFile.objects.filter(key__in=[k for k in keys.values() if k]).values_list("key", "pk")
     )
     new = []
     for row in rows:
@@ -462,7 +462,7 @@ class HashTally:
 
 
 def unhashed_files() -> Any:
-    return UserData.objects.filter(sha256="").order_by("pk")
+    return UserFile.objects.filter(sha256="").order_by("pk")
 
 
 def hash_files(
@@ -489,7 +489,7 @@ def hash_files(
                     changes["size_in_bytes"] = size
                     tally.resized += 1
                 # Only over the unknown digest: a row changed meanwhile keeps its change.
-                UserData.objects.filter(pk=record.pk, sha256="").update(**changes)
+                UserFile.objects.filter(pk=record.pk, sha256="").update(**changes)
                 tally.hashed += 1
             counter.add()
     return tally

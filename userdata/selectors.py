@@ -8,18 +8,18 @@ from django.db.models import QuerySet
 from restapi.exceptions import Forbidden, NotFound
 from restapi.pagination import MAX_DB_ID, Page, page_of
 from restapi.signals import announce_read
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 from users.selectors import user_get_for_actor
 
 
-def file_get_for_owner(*, actor: User, data_id: int) -> UserData:
+def file_get_for_owner(*, actor: User, data_id: int) -> UserFile:
     if not 0 < data_id <= MAX_DB_ID:
         raise NotFound()
-    files = UserData.objects.all() if actor.is_admin else UserData.objects.filter(user=actor)
+    files = UserFile.objects.all() if actor.is_admin else UserFile.objects.filter(user=actor)
     try:
         return files.get(pk=data_id)
-    except UserData.DoesNotExist as exc:
+    except UserFile.DoesNotExist as exc:
         raise NotFound() from exc
 
 
@@ -45,10 +45,10 @@ def file_search(
     below_bytes: int | None = None,
     limit: int = 20,
     cursor: str | None = None,
-) -> Page[UserData]:
+) -> Page[UserFile]:
     if user_id is not None and user_id != actor.pk and not actor.is_admin:
         raise Forbidden(detail="You can only search your own files.")
-    files: QuerySet[UserData] = UserData.objects.filter(user_id=user_id or actor.pk)
+    files: QuerySet[UserFile] = UserFile.objects.filter(user_id=user_id or actor.pk)
     if data_id is not None:
         files = files.filter(pk=data_id)
     for field, text in (
@@ -70,20 +70,20 @@ def file_search(
 
 def file_keys() -> Iterator[str]:
     """Every file's storage key, streamed (for reconcile_storage)."""
-    return UserData.objects.values_list("key", flat=True).iterator(chunk_size=10_000)
+    return UserFile.objects.values_list("key", flat=True).iterator(chunk_size=10_000)
 
 
 def files_outside_prefix_count(*, prefix: str) -> int:
     """Files whose object is outside this prefix (imported from the Rust service)."""
-    return UserData.objects.exclude(key__startswith=prefix).count() if prefix else 0
+    return UserFile.objects.exclude(key__startswith=prefix).count() if prefix else 0
 
 
-def files_stored_before(*, cutoff: datetime, prefix: str) -> Iterator[UserData]:
+def files_stored_before(*, cutoff: datetime, prefix: str) -> Iterator[UserFile]:
     """Files made before the cutoff whose object is under the prefix: their id and key."""
-    rows = UserData.objects.filter(created_at__lt=cutoff, key__startswith=prefix)
+    rows = UserFile.objects.filter(created_at__lt=cutoff, key__startswith=prefix)
     return rows.only("pk", "key").iterator(chunk_size=10_000)
 
 
-def file_get(*, data_id: int) -> UserData | None:
+def file_get(*, data_id: int) -> UserFile | None:
     """For operators (manage.py): any file by id, no actor check."""
-    return UserData.objects.filter(pk=data_id).first()
+    return UserFile.objects.filter(pk=data_id).first()

@@ -1,10 +1,10 @@
 from rest_framework import serializers
 
 from restapi.fields import StrictCharField, db_id_field
-from userdata.models import UserData
+from userdata.models import UserFile
 
 
-class DataOutput(serializers.Serializer[UserData]):
+class DataOutput(serializers.Serializer[UserFile]):
     """The Rust service's DataRecord."""
 
     data_id = serializers.IntegerField(source="pk")

@@ -21,7 +21,7 @@ from restapi.exceptions import (
 )
 from userdata import storage
 from userdata.metrics import UPLOAD_BYTES
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def object_key(user_id: int) -> str:
 
 
 def _stored_bytes(owner: User) -> int:
-    return UserData.objects.filter(user=owner).aggregate(total=Sum("size_in_bytes"))["total"] or 0
+    return UserFile.objects.filter(user=owner).aggregate(total=Sum("size_in_bytes"))["total"] or 0
 
 
 def _check_quota(owner: User, adding: int) -> None:
@@ -62,7 +62,7 @@ def file_upload(
     data_type: str = "",
     encoding: str = "",
     comments: str = "",
-) -> UserData:
+) -> UserFile:
     if length > settings.USER_DATA_MAX_BYTES:
         raise PayloadTooLarge()
     _check_quota(owner, length)
@@ -83,7 +83,7 @@ def file_upload(
             # The owner's row lock makes the quota exact under concurrent uploads.
             User.objects.select_for_update().filter(pk=owner.pk).first()
             _check_quota(owner, stored.size)
-            record = UserData.objects.create(
+            record = UserFile.objects.create(
                 user=owner,
                 filename=filename,
                 data_type=data_type,
@@ -105,16 +105,16 @@ def file_upload(
 @transaction.atomic
 def file_update(
     *,
-    record: UserData,
+    record: UserFile,
     filename: str | None = None,
     data_type: str | None = None,
     comments: str | None = None,
     encoding: str | None = None,
-) -> UserData:
+) -> UserFile:
     """Writes only the fields that change, compared with the row as it is now (locked, so
     the answer and the event show every field as stored): a concurrent change to another
     field survives. Nothing to change: no write and no event."""
-    current = UserData.objects.select_for_update().filter(pk=record.pk).first()
+    current = UserFile.objects.select_for_update().filter(pk=record.pk).first()
     if current is None:
         raise NotFound()
     given = {
@@ -136,13 +136,13 @@ def file_update(
     return current
 
 
-def file_delete(*, record: UserData) -> None:
+def file_delete(*, record: UserFile) -> None:
     """The row goes first: a file nobody can reach is better than a row with no file."""
     record.delete()
     _discard(record.key)
 
 
-def file_download(*, record: UserData, disposition: str) -> storage.Chunks | str:
+def file_download(*, record: UserFile, disposition: str) -> storage.Chunks | str:
     """A presigned URL when S3_PRESIGNED_DOWNLOADS is on and storage can make one; else the
     bytes, holding a transfer slot until the stream is closed."""
     if settings.S3_PRESIGNED_DOWNLOADS:
@@ -161,4 +161,4 @@ def file_download(*, record: UserData, disposition: str) -> storage.Chunks | str
 
 def files_without_object_delete(*, data_ids: list[int]) -> None:
     """Deletes the rows of files whose object is gone (reconcile_storage --delete)."""
-    UserData.objects.filter(pk__in=data_ids).delete()
+    UserFile.objects.filter(pk__in=data_ids).delete()

@@ -15,7 +15,7 @@ from restapi.exceptions import LengthRequired
 from restapi.schema import RequiredBody, envelope, errors, id_parameter, page_envelope
 from restapi.serializing import page_body, shaped, validated, with_msg
 from userdata import selectors, services
-from userdata.models import UserData
+from userdata.models import UserFile
 from userdata.serializers import (
     DataMessage,
     DataOutput,
@@ -63,7 +63,7 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def record_body(record: UserData) -> dict[str, Any]:
+def record_body(record: UserFile) -> dict[str, Any]:
     return with_msg(shaped(DataOutput, record), "success")
 
 
@@ -135,7 +135,7 @@ class DataSearchView(APIView):
         return Response(page_body("data", page, DataOutput, item_msg="success"))
 
 
-def download(record: UserData) -> StreamingHttpResponse | HttpResponseRedirect:
+def download(record: UserFile) -> StreamingHttpResponse | HttpResponseRedirect:
     disposition = content_disposition(record.filename)
     headers = {
         "Content-Length": str(record.size_in_bytes),

@@ -113,7 +113,7 @@ def assert_admin_page(response, status):
 
 def test_the_admins_own_403_404_and_csrf_failures_are_not_500s(server, operator):
     # Files and outbox rows are not added in the admin: a 403, not a 500.
-    for model in ("userdata/userdata", "kafka_events/outboxevent", "authn/session"):
+    for model in ("userdata/userfile", "kafka_events/outboxevent", "authn/session"):
         assert_admin_page(operator.get(f"{server.url}/admin/{model}/add/"), 403)
     # Users are, through the service that registration uses.
     assert operator.get(f"{server.url}/admin/users/user/add/").status_code == 200

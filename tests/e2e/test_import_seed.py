@@ -14,7 +14,7 @@ from kafka_events.models import OutboxEvent
 from tests.fixtures.storage import S3_BUCKET, s3_client
 from tests.helpers import BASE_DIR, PASSWORD
 from tests.seed import rust_hash, seed_database
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,7 +127,7 @@ def test_rust_users_log_in_over_https_and_get_their_files(server):
             "Hashed 1 files (0 with their size corrected); 0 have no object in storage"
         )
         digest = hashlib.sha256(body).hexdigest()
-        assert UserData.objects.get(pk=data_id).sha256 == digest
+        assert UserFile.objects.get(pk=data_id).sha256 == digest
         hashed = http.get(f"{server.url}/user/data/{data_id}", headers=auth)
         assert hashed.headers["ETag"] == f'"{digest}"' and hashed.content == body
     finally:

@@ -24,7 +24,7 @@ from tests.fixtures.server import Server, running_server, server_env
 from tests.fixtures.storage import S3_BUCKET, S3_CREDENTIALS, s3_client
 from tests.helpers import file_row, tokens_for
 from tests.userdata.hung_storage import SilentEndpoint
-from userdata.models import UserData
+from userdata.models import UserFile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,7 +112,7 @@ def download(server: Server, token: str, data_id: int) -> tuple[requests.Respons
     return response, time.monotonic() - started
 
 
-def stored_row(user: Any) -> UserData:
+def stored_row(user: Any) -> UserFile:
     """A file row whose object would be in the (hung) storage."""
     return file_row(
         user,
@@ -154,7 +154,7 @@ def test_an_upload_to_a_hung_storage_fails_within_the_deadline(hung_server, sile
     assert_json_503(response, "storage_unavailable")
     assert took < DEADLINE_SECONDS
     assert len(silent_s3.accepted) > contacted
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
 
 
 def test_a_download_from_a_hung_storage_fails_within_the_deadline(hung_server, user, token):
@@ -262,7 +262,7 @@ def test_a_client_that_stalls_mid_body_gets_408(moto_server, user, token, length
     assert (status, body["code"]) == (408, "request_timeout"), body
     assert headers["Content-Type"] == "application/json"
     log = log_after(moto_server, start, '"status": 408')
-    assert not UserData.objects.filter(user=user).exists()
+    assert not UserFile.objects.filter(user=user).exists()
     assert leftovers(moto_server, user) == ([], [])
     assert "storage" not in log.lower() and "Traceback" not in log
 
@@ -283,7 +283,7 @@ def test_a_client_that_sends_half_and_closes_leaves_nothing(
     with raw_tls(moto_server) as sock:
         sock.sendall(upload_head(token, length) + b"h" * (length // 2))
     log = log_after(moto_server, start, logged)
-    assert not UserData.objects.filter(user=user).exists()
+    assert not UserFile.objects.filter(user=user).exists()
     assert leftovers(moto_server, user) == ([], [])
     assert "storage" not in log.lower() and "Traceback" not in log
 

@@ -16,7 +16,7 @@ from kafka_events.contract import SCHEMA_DIR, SCHEMAS, schema_version
 from kafka_events.outbox import envelope
 from tests.event_contract import problems
 from tests.helpers import BASE_DIR, file_row
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_the_user_payload_is_the_user_shape_and_valid_for_every_user_type(user):
 
 def test_the_file_payloads_are_the_data_record_and_its_deletion(user):
     row = file_row(user, key=f"contract/{uuid.uuid4().hex}", sloc="s3://bucket/contract")
-    record = payloads.file_payload(UserData.objects.get(pk=row.pk))
+    record = payloads.file_payload(UserFile.objects.get(pk=row.pk))
     assert set(record) == {
         "data_id",
         "user_id",

@@ -15,7 +15,7 @@ from restapi.exceptions import IncompleteBody
 from tests.fixtures.storage import S3_BUCKET
 from tests.helpers import assert_error, client_for, counted, file_row, free_port
 from userdata import services, storage
-from userdata.models import UserData
+from userdata.models import UserFile
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +107,7 @@ def test_path_traversal_filenames_never_reach_the_key(user_client, s3):
 def test_bad_uploads_are_refused_and_store_nothing(user_client, s3, kwargs, status, code):
     assert_error(upload(user_client, **kwargs), status, code)
     assert objects(s3) == []
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
 
 
 def test_missing_filename_is_400(user_client, s3):
@@ -119,7 +119,7 @@ def test_oversize_upload_is_413_before_reading(user_client, s3, settings):
     settings.USER_DATA_MAX_BYTES = len(BODY) - 1
     assert_error(upload(user_client), 413, "payload_too_large")
     assert objects(s3) == [] and multipart_uploads(s3) == []
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
 
 
 def test_quota_is_enforced(user_client, s3, settings):
@@ -128,7 +128,7 @@ def test_quota_is_enforced(user_client, s3, settings):
     uploaded(user_client)
     assert_error(upload(user_client, body=b"x"), 413, "quota_exceeded")
     assert len(objects(s3)) == 2
-    assert UserData.objects.count() == 2
+    assert UserFile.objects.count() == 2
 
 
 def test_storage_failure_mid_upload_leaves_no_row_object_or_multipart(user_client, s3, settings):
@@ -149,7 +149,7 @@ def test_storage_failure_mid_upload_leaves_no_row_object_or_multipart(user_clien
     assert_error(response, 503, "storage_unavailable")
     assert response["Retry-After"] == "5"
     assert len(parts) >= 2
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
     assert objects(s3) == []
     assert multipart_uploads(s3) == []
 
@@ -164,7 +164,7 @@ def test_body_shorter_than_its_length_stores_nothing_and_counts_nothing(user, s3
             filename="short.txt",
             content_type="text/plain",
         )
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
     assert objects(s3) == []
     assert counted("restapi_upload_bytes_total") == stored_bytes
 
@@ -173,7 +173,7 @@ def test_database_failure_after_storing_deletes_the_object(user_client, s3, monk
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr("userdata.services.UserData.objects.create", down)
+    monkeypatch.setattr("userdata.services.UserFile.objects.create", down)
     stored_bytes = counted("restapi_upload_bytes_total")
     assert_error(upload(user_client), 503, "database_unavailable")
     assert objects(s3) == []
@@ -203,7 +203,7 @@ def test_another_users_file_is_404_on_every_route(user, other_user, admin_client
         assert_error(response, 404, "not_found")
     found = intruder.post("/user/data/search", {"data_id": record["data_id"]}, format="json")
     assert found.json()["data"] == []
-    assert UserData.objects.get(pk=record["data_id"]).filename == "notes.txt"
+    assert UserFile.objects.get(pk=record["data_id"]).filename == "notes.txt"
     assert admin_client.get(path).status_code == 200
     assert (
         admin_client.put(
@@ -306,7 +306,7 @@ def test_invalid_search_is_400(user_client, body, field):
 def test_delete_removes_the_row_and_the_object(user_client, s3):
     record = uploaded(user_client)
     assert user_client.delete(f"/user/data/{record['data_id']}").status_code == 204
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
     assert objects(s3) == []
 
 
@@ -322,13 +322,13 @@ def test_presigned_download_redirects_to_a_working_url(user_client, s3, settings
 
 def test_missing_object_on_download_is_503_not_a_broken_stream(user_client, s3):
     record = uploaded(user_client)
-    s3.delete_object(Bucket=S3_BUCKET, Key=UserData.objects.get().key)
+    s3.delete_object(Bucket=S3_BUCKET, Key=UserFile.objects.get().key)
     assert_error(user_client.get(f"/user/data/{record['data_id']}"), 503, "storage_unavailable")
 
 
 def test_local_directory_storage_round_trip(user_client, user_data_dir):
     record = uploaded(user_client)
-    stored = UserData.objects.get()
+    stored = UserFile.objects.get()
     # The key within the data directory: nothing of the server's paths.
     assert record["sloc"] == f"local:{stored.key}"
     assert str(user_data_dir) not in record["sloc"]
@@ -356,7 +356,7 @@ def test_operator_command_uploads_and_downloads(user, s3, tmp_path):
     source = tmp_path / "report.csv"
     source.write_bytes(BODY)
     call_command("user_files", "upload", "--user-id", str(user.pk), str(source))
-    record = UserData.objects.get()
+    record = UserFile.objects.get()
     assert (record.filename, record.content_type, record.user_id) == (
         "report.csv",
         "text/csv",
@@ -376,37 +376,37 @@ def test_operator_command_reports_refusals_and_missing_ids(user, s3, tmp_path, s
         call_command("user_files", "upload", "--user-id", "987654", str(source))
     with pytest.raises(CommandError, match="No file 987654"):
         call_command("user_files", "download", "--data-id", "987654", str(tmp_path / "x"))
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
     assert objects(s3) == []
 
 
 def test_reconcile_finds_and_removes_orphans_both_ways(user_client, s3, settings):
     kept = uploaded(user_client)
     lost = uploaded(user_client)
-    UserData.objects.filter(pk=lost["data_id"]).update(created_at="2000-01-01T00:00:00Z")
-    UserData.objects.filter(pk=kept["data_id"]).update(created_at="2000-01-01T00:00:00Z")
-    s3.delete_object(Bucket=S3_BUCKET, Key=UserData.objects.get(pk=lost["data_id"]).key)
+    UserFile.objects.filter(pk=lost["data_id"]).update(created_at="2000-01-01T00:00:00Z")
+    UserFile.objects.filter(pk=kept["data_id"]).update(created_at="2000-01-01T00:00:00Z")
+    s3.delete_object(Bucket=S3_BUCKET, Key=UserFile.objects.get(pk=lost["data_id"]).key)
     orphan = f"{settings.S3_DATA_PREFIX}/1/2000/01/01/orphan"
     s3.put_object(Bucket=S3_BUCKET, Key=orphan, Body=b"x")
     s3.create_multipart_upload(
         Bucket=S3_BUCKET, Key=f"{settings.S3_DATA_PREFIX}/1/2000/01/01/partial"
     )
     call_command("reconcile_storage", "--grace-minutes", "0")
-    assert orphan in objects(s3) and UserData.objects.count() == 2
+    assert orphan in objects(s3) and UserFile.objects.count() == 2
     call_command("reconcile_storage", "--grace-minutes", "0", "--delete")
-    assert objects(s3) == [UserData.objects.get().key]
-    assert UserData.objects.get().pk == kept["data_id"]
+    assert objects(s3) == [UserFile.objects.get().key]
+    assert UserFile.objects.get().pk == kept["data_id"]
     assert multipart_uploads(s3) == []
 
 
 def test_reconcile_leaves_rows_under_an_earlier_prefix_alone(user_client, s3, settings):
     """After S3_DATA_PREFIX changes, the rows stored under the old one still have objects."""
     earlier = uploaded(user_client)
-    UserData.objects.filter(pk=earlier["data_id"]).update(created_at="2000-01-01T00:00:00Z")
+    UserFile.objects.filter(pk=earlier["data_id"]).update(created_at="2000-01-01T00:00:00Z")
     settings.S3_DATA_PREFIX = "a/new/prefix"
     call_command("reconcile_storage", "--grace-minutes", "0", "--delete")
-    assert UserData.objects.filter(pk=earlier["data_id"]).exists()
-    assert objects(s3) == [UserData.objects.get().key]
+    assert UserFile.objects.filter(pk=earlier["data_id"]).exists()
+    assert objects(s3) == [UserFile.objects.get().key]
 
 
 def test_reconcile_says_what_it_found_of_how_many(user_client, s3, settings):
@@ -432,10 +432,10 @@ def test_reconcile_leaves_rows_outside_the_prefix_alone(user, s3):
         sha256="",
         content_type="application/octet-stream",
     )
-    UserData.objects.filter(pk=imported.pk).update(created_at="2000-01-01T00:00:00Z")
+    UserFile.objects.filter(pk=imported.pk).update(created_at="2000-01-01T00:00:00Z")
     out = io.StringIO()
     call_command("reconcile_storage", "--grace-minutes", "0", "--delete", stdout=out)
-    assert UserData.objects.filter(pk=imported.pk).exists()
+    assert UserFile.objects.filter(pk=imported.pk).exists()
     assert out.getvalue().splitlines()[-1] == (
         "Not checked: 1 rows whose object is outside S3_DATA_PREFIX (imported from the Rust "
         "service; import_seed --hash-files finds those whose object is gone)"
@@ -474,10 +474,10 @@ def test_operator_upload_checks_the_file_and_metadata_as_the_api(user, s3, tmp_p
         with pytest.raises(CommandError, match=message) as refused:
             call_command("user_files", "upload", "--user-id", str(user.pk), *args)
         assert refused.value.returncode == EXIT_BAD_INPUT
-    assert not UserData.objects.exists() and objects(s3) == []
+    assert not UserFile.objects.exists() and objects(s3) == []
     out = io.StringIO()
     call_command("user_files", "upload", "--user-id", str(user.pk), str(source), stdout=out)
-    record = UserData.objects.get()
+    record = UserFile.objects.get()
     assert out.getvalue() == (
         f"Stored {source} ({len(BODY)} bytes, sha256 {record.sha256}) as data_id {record.pk} "
         f"of user {user.pk}\n"
@@ -488,7 +488,7 @@ def test_operator_download_keeps_an_existing_file_unless_forced(user, s3, tmp_pa
     source = tmp_path / "report.csv"
     source.write_bytes(BODY)
     call_command("user_files", "upload", "--user-id", str(user.pk), str(source))
-    data_id = str(UserData.objects.get().pk)
+    data_id = str(UserFile.objects.get().pk)
     target = tmp_path / "mine.csv"
     target.write_bytes(b"keep me")
     with pytest.raises(CommandError, match=r"mine\.csv exists; pass --force to replace it"):
@@ -507,7 +507,7 @@ def test_operator_download_with_storage_down_leaves_no_partial_file(user, s3, tm
     settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     target = tmp_path / "out" / "copy.csv"
     target.parent.mkdir()
-    data_id = str(UserData.objects.get().pk)
+    data_id = str(UserFile.objects.get().pk)
     with pytest.raises(CommandError, match="Storage failed: Could not connect") as failed:
         call_command("user_files", "download", "--data-id", data_id, str(target))
     assert failed.value.returncode == EXIT_UNAVAILABLE

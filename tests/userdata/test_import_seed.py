@@ -18,7 +18,7 @@ from tests.fixtures.storage import S3_BUCKET
 from tests.helpers import PASSWORD, free_port
 from tests.seed import SeedDatabase, rust_hash, seed_database
 from userdata import seed_import
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import OneTimeToken, Role, User
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_users_and_files_keep_their_ids_and_a_second_run_changes_nothing(seed, s
     deactivated = User.objects.get(pk=gone)
     assert (deactivated.state, deactivated.verified) == (1, 0)
     assert deactivated.updated_at == CREATED  # null in the source
-    record = UserData.objects.get(pk=report)
+    record = UserFile.objects.get(pk=report)
     assert (record.user_id, record.key, record.sloc) == (
         alice,
         "user/data/file/7/2023/01/02/u1.report.csv",
@@ -105,7 +105,7 @@ def test_users_and_files_keep_their_ids_and_a_second_run_changes_nothing(seed, s
     # Ids made here from now on come after every imported one.
     assert User.objects.create(email="new@example.com", password="x").pk > 100_009
     assert (
-        UserData.objects.create(
+        UserFile.objects.create(
             user_id=alice,
             filename="n",
             size_in_bytes=0,
@@ -180,7 +180,7 @@ def test_conflicts_are_reported_and_change_nothing_here(seed, s3, make_user):
     local.refresh_from_db()
     assert (local.email, local.password, local.imported_at) == (*before, None)
     assert set(User.objects.values_list("pk", flat=True)) == {local.pk, fine}
-    assert set(UserData.objects.values_list("pk", flat=True)) == {files["first"]}
+    assert set(UserFile.objects.values_list("pk", flat=True)) == {files["first"]}
 
     # Fixed at the source, a conflict comes over on the next run, and only it.
     seed.execute("UPDATE users SET email = 'robert@example.com' WHERE id = %s", [upper])
@@ -190,7 +190,7 @@ def test_conflicts_are_reported_and_change_nothing_here(seed, s3, make_user):
     )
     assert User.objects.get(pk=upper).email == "robert@example.com"
     assert User.objects.get(pk=lower).email == "bob@example.com"
-    assert UserData.objects.filter(pk=files["of_conflict"], user_id=upper).exists()
+    assert UserFile.objects.filter(pk=files["of_conflict"], user_id=upper).exists()
 
 
 def test_tokens_stay_behind_and_the_summary_says_so(seed):
@@ -224,9 +224,9 @@ def test_hash_files_streams_each_object_and_corrects_a_wrong_size(seed, s3):
     assert f"file {wrong}: its object has 100 bytes, not 3: corrected" in lines
     assert f"file {missing}: its object 'rust/never-uploaded' is not in storage" in lines
     assert "Hashed 2 files (1 with their size corrected); 1 have no object in storage" in lines
-    assert UserData.objects.get(pk=right).sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
-    assert UserData.objects.get(pk=wrong).size_in_bytes == 100
-    assert UserData.objects.get(pk=missing).sha256 == ""
+    assert UserFile.objects.get(pk=right).sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert UserFile.objects.get(pk=wrong).size_in_bytes == 100
+    assert UserFile.objects.get(pk=missing).sha256 == ""
     # Hashed files are not read again.
     out = io.StringIO()
     call_command("import_seed", "--hash-files", stdout=out, stderr=io.StringIO())

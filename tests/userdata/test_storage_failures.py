@@ -18,7 +18,7 @@ from tests.fixtures.storage import S3_BUCKET
 from tests.helpers import assert_error, free_port
 from tests.userdata.hung_storage import SilentEndpoint
 from userdata import services, storage
-from userdata.models import UserData
+from userdata.models import UserFile
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def test_a_body_that_stalls_is_408_and_stores_nothing(user, s3, s3_calls, settin
     settings.S3_MULTIPART_CHUNK_BYTES = 5 * MIB
     with pytest.raises(RequestTimeout):
         upload_for(user, FailingBody(size // 2, stalled()), size)
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
     assert bucket(s3) == ([], [])
     assert "PutObject" not in s3_calls and "CompleteMultipartUpload" not in s3_calls
     assert "storage" not in caplog.text.lower()
@@ -103,7 +103,7 @@ def test_a_body_that_ends_early_is_never_stored(user, s3, s3_calls, settings, ca
     settings.S3_MULTIPART_CHUNK_BYTES = 5 * MIB
     with pytest.raises(IncompleteBody):
         upload_for(user, FailingBody(size // 2, None), size)
-    assert not UserData.objects.exists()
+    assert not UserFile.objects.exists()
     assert bucket(s3) == ([], [])
     assert "PutObject" not in s3_calls and "CompleteMultipartUpload" not in s3_calls
     assert "DeleteObject" not in s3_calls
@@ -221,7 +221,7 @@ def test_over_the_cap_an_upload_is_refused_without_reading_its_body(
         assert_error(response, 503, "overloaded")
         assert response["Retry-After"] == "5"
         assert_error(user_client.get(f"/user/data/{record.pk}"), 503, "overloaded")
-    assert UserData.objects.count() == 1
+    assert UserFile.objects.count() == 1
     assert upload_for(user, io.BytesIO(b"again"), 5).size_in_bytes == 5
 
 
@@ -290,10 +290,10 @@ def test_a_storage_that_stops_mid_download_is_a_storage_error(s3, settings):
 
 def test_an_update_keeps_a_concurrent_change_to_another_field(user, s3):
     record = upload_for(user, io.BytesIO(b"data"), 4, comments="first")
-    loaded = UserData.objects.get(pk=record.pk)
-    UserData.objects.filter(pk=record.pk).update(comments="changed meanwhile")
+    loaded = UserFile.objects.get(pk=record.pk)
+    UserFile.objects.filter(pk=record.pk).update(comments="changed meanwhile")
     updated = services.file_update(record=loaded, filename="renamed.bin")
-    stored = UserData.objects.get(pk=record.pk)
+    stored = UserFile.objects.get(pk=record.pk)
     assert (stored.filename, stored.comments) == ("renamed.bin", "changed meanwhile")
     assert (updated.filename, updated.comments) == ("renamed.bin", "changed meanwhile")
     assert stored.updated_at > record.updated_at
