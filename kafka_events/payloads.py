@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 
 
@@ -38,7 +38,7 @@ def user_payload(user: User) -> dict[str, Any]:
     }
 
 
-def file_payload(data: UserData) -> dict[str, Any]:
+def file_payload(data: UserFile) -> dict[str, Any]:
     """The DataRecord: user.data.uploaded and user.data.updated."""
     return {
         "data_id": data.pk,
@@ -56,7 +56,7 @@ def file_payload(data: UserData) -> dict[str, Any]:
     }
 
 
-def deleted_file_payload(data: UserData) -> dict[str, Any]:
+def deleted_file_payload(data: UserFile) -> dict[str, Any]:
     """user.data.deleted: enough to find what is gone."""
     return {"data_id": data.pk, "filename": data.filename, "sloc": data.sloc}
 

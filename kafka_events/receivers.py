@@ -26,7 +26,7 @@ from kafka_events.payloads import (
 )
 from kafka_events.producer import publisher
 from restapi.signals import user_event, user_read, users_event
-from userdata.models import UserData
+from userdata.models import UserFile
 from users.models import User
 
 
@@ -44,15 +44,15 @@ def on_users_event(sender: type, users: list[User], event_type: str, **kwargs: A
         user_events_add(event_type=event_type, events=[(u.pk, user_payload(u)) for u in users])
 
 
-@receiver(post_save, sender=UserData)
-def on_file_saved(sender: type, instance: UserData, created: bool, **kwargs: Any) -> None:
+@receiver(post_save, sender=UserFile)
+def on_file_saved(sender: type, instance: UserFile, created: bool, **kwargs: Any) -> None:
     if events_enabled():
         event_type = "user.data.uploaded" if created else "user.data.updated"
         user_event_add(user_id=instance.user_id, event_type=event_type, data=file_payload(instance))
 
 
-@receiver(post_delete, sender=UserData)
-def on_file_deleted(sender: type, instance: UserData, **kwargs: Any) -> None:
+@receiver(post_delete, sender=UserFile)
+def on_file_deleted(sender: type, instance: UserFile, **kwargs: Any) -> None:
     if events_enabled():
         user_event_add(
             user_id=instance.user_id,
