@@ -6,9 +6,9 @@ import re
 import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
-from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.db.migrations.loader import MigrationLoader
 
 from restapi.commands import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from restapi.exceptions import IncompleteBody
@@ -528,7 +528,11 @@ def test_old_local_locations_lose_the_server_path(user, user_data_dir):
         sloc="s3://bucket/restapi/userdata/1/2026-12-01/bb",
         filename="b.txt",
     )
-    migration.local_sloc_from_key(django_apps, None)
+    # The models as that migration saw them (the model was UserData then).
+    state = MigrationLoader(connection).project_state(
+        ("userdata", "0002_local_sloc_without_host_path")
+    )
+    migration.local_sloc_from_key(state.apps, None)
     local.refresh_from_db()
     in_s3.refresh_from_db()
     assert local.sloc == "local:restapi/userdata/1/2026-12-01/aa"
