@@ -20,6 +20,12 @@ class AuthenticatedRequest(Request):
     auth: AccessToken
 
 
+def auth_time(token: AccessToken) -> int | None:
+    """When the token's session was authenticated (for step-up checks)."""
+    value = token.get("auth_time")
+    return value if isinstance(value, int) else None
+
+
 class JWTAuthentication(SimpleJWTAuthentication):
     """`Authorization: Bearer <jwt>` or, as the Rust service read it, `<TOKEN_HEADER>: <jwt>`.
     One query a request."""

@@ -30,6 +30,13 @@ class Session(models.Model):
     revoked_reason = models.CharField(max_length=32, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True)
+    # How and when the login was authenticated (RFC 8176 `amr` values): every token of the
+    # session carries them, so a refresh is no fresher an authentication than its login.
+    amr = models.JSONField(default=list)
+    auth_time = models.DateTimeField(null=True)
+    # The role its requests and tokens have, when less than the user's: an admin's login
+    # without a second factor while MFA_REQUIRED_FOR_ADMINS=1 is a user's.
+    role_limit = models.CharField(max_length=16, blank=True)
 
     objects = SessionQuerySet.as_manager()
 

@@ -29,7 +29,7 @@ def session_get_for_user(*, user: AbstractBaseUser, session_id: uuid.UUID) -> Se
 def _session_user_sql() -> tuple[str, list[str]]:
     model = get_user_model()
     fields = model._meta.concrete_fields
-    columns = ", ".join(f'u."{field.column}"' for field in fields)
+    columns = ", ".join([*(f'u."{field.column}"' for field in fields), "s.role_limit"])
     # The conditions of Session.objects.live(). Only the models' own table and column
     # names are put into the text; every value is a parameter.
     sql = (
@@ -49,5 +49,8 @@ def session_user(*, session_id: uuid.UUID, user_id: int) -> AbstractBaseUser | N
         row = cursor.fetchone()
     if row is None:
         return None
-    user = get_user_model().from_db(connection.alias, names, row)
+    *values, role_limit = row
+    user = get_user_model().from_db(connection.alias, names, values)
+    # The user model applies it (users.models.User.is_admin); the row is untouched.
+    user.session_role_limit = role_limit
     return user if user.is_active else None

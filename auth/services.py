@@ -38,18 +38,37 @@ def _tokens(session: Session, user: TokenSubject) -> Tokens:
     refresh = f"{session.pk.hex}.{session.generation}.{_refresh_mac(session, session.generation)}"
     TOKENS_ISSUED.labels("access").inc()
     TOKENS_ISSUED.labels("refresh").inc()
-    return Tokens(token=access_token_for(user, session_id=session.pk), refresh=refresh)
+    token = access_token_for(
+        user,
+        role=session.role_limit or user.role,
+        session_id=session.pk,
+        amr=session.amr,
+        auth_time=int(session.auth_time.timestamp()) if session.auth_time else None,
+    )
+    return Tokens(token=token, refresh=refresh)
 
 
 def _refresh_expiry() -> datetime:
     return timezone.now() + timedelta(seconds=settings.TOKEN_REFRESH_EXPIRATION_SECONDS)
 
 
-def session_start(*, user: TokenSubject, client_ip: str, user_agent: str) -> Tokens:
+def session_start(
+    *,
+    user: TokenSubject,
+    client_ip: str,
+    user_agent: str,
+    amr: list[str] | None = None,
+    role_limit: str = "",
+) -> Tokens:
+    """A new session, authenticated now by `amr` (a password, by default)."""
+    now = timezone.now()
     session = Session.objects.create(
         user_id=user.pk,
+        amr=amr or ["pwd"],
+        auth_time=now,
+        role_limit=role_limit,
         salt=secrets.token_hex(16),
-        last_used_at=timezone.now(),
+        last_used_at=now,
         expires_at=_refresh_expiry(),
         client_ip=client_ip or None,
         user_agent=user_agent[:256],

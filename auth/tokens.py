@@ -150,12 +150,22 @@ class VerifiedTokens:
 verified_tokens = VerifiedTokens()
 
 
-def access_token_for(user: TokenSubject, *, session_id: uuid.UUID) -> str:
+def access_token_for(
+    user: TokenSubject,
+    *,
+    role: str,
+    session_id: uuid.UUID,
+    amr: list[str],
+    auth_time: int | None,
+) -> str:
     token = AccessToken()
+    token["amr"] = amr
+    if auth_time is not None:
+        token["auth_time"] = auth_time
     token["sub"] = str(user.pk)
     token["sid"] = str(session_id)
     token["email"] = user.email
-    token["role"] = user.role
+    token["role"] = role
     token["org"] = settings.TOKEN_ORG
     token["iss"] = settings.TOKEN_ISSUER
     token["aud"] = settings.TOKEN_AUDIENCE

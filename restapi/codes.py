@@ -21,6 +21,12 @@ class ErrorCode(StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"
     PERMISSION_DENIED = "permission_denied"
     EMAIL_NOT_VERIFIED = "email_not_verified"
+    INVALID_MFA_CODE = "invalid_mfa_code"
+    MFA_FAILED = "mfa_failed"
+    MFA_TOKEN_INVALID = "mfa_token_invalid"  # noqa: S105
+    STEP_UP_REQUIRED = "step_up_required"
+    MFA_ALREADY_ENABLED = "mfa_already_enabled"
+    MFA_NOT_ENABLED = "mfa_not_enabled"
     CSRF_FAILED = "csrf_failed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -140,3 +140,43 @@ class StorageUnavailable(ApiError):
     default_code = ErrorCode.STORAGE_UNAVAILABLE
     default_detail = "File storage is unavailable; retry later."
     retry_after = 5
+
+
+class InvalidMfaCode(ApiError):
+    """A wrong code where a signed-in user confirms or removes a factor (a field of the
+    request, not their credentials: the access token stays good)."""
+
+    default_code = ErrorCode.INVALID_MFA_CODE
+    default_detail = "The code is wrong or was already used."
+
+
+class MfaFailed(ApiError):
+    """Every failed second step of a login: one body, like invalid_credentials."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = ErrorCode.MFA_FAILED
+    default_detail = "The second factor was not accepted."
+
+
+class MfaTokenInvalid(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = ErrorCode.MFA_TOKEN_INVALID
+    default_detail = "The login has expired or was already completed: log in again."
+
+
+class StepUpRequired(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = ErrorCode.STEP_UP_REQUIRED
+    default_detail = "Log in again (with your second factor) to make this change."
+
+
+class MfaAlreadyEnabled(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = ErrorCode.MFA_ALREADY_ENABLED
+    default_detail = "An authenticator app is already set up: remove it first."
+
+
+class MfaNotEnabled(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = ErrorCode.MFA_NOT_ENABLED
+    default_detail = "No such second factor is set up."

@@ -53,9 +53,10 @@ def tokens_for(user: User) -> Tokens:
     return tokens
 
 
-def client_for(user: User) -> APIClient:
+def client_for(user: User, token: str | None = None) -> APIClient:
+    """An in-process client with an access token: a new session's, or the one given."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token or tokens_for(user).token}")
     return client
 
 

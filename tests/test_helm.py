@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import requests
 import yaml
+from cryptography.fernet import Fernet
 from django.db import connection
 
 from auth.keys import write_key_pair
@@ -425,6 +426,7 @@ def secret_stores(tmp_path: Path) -> dict[str, dict[str, str]]:
     return {
         "restapi-env": {
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "METRICS_TOKEN": secrets.token_urlsafe(32),
             "POSTGRES_PASSWORD": connection.settings_dict["PASSWORD"] or "",
             **S3_CREDENTIALS,

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from django.db import connection
 
 from tests.fixtures.server import make_production_assets, wait_for_https
@@ -157,6 +158,7 @@ def test_the_image_builds_in_a_shell_and_its_cmd_passes_its_healthcheck(tmp_path
         **image.env,
         "API_ENDPOINT": f"127.0.0.1:{port}",  # servers here listen on loopback only
         "DJANGO_SECRET_KEY": "a-long-random-secret-" + os.urandom(24).hex(),
+        "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         # Not 127.0.0.1, where the HEALTHCHECK connects: it sends an allowed Host.
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
         "POSTGRES_ENDPOINT": f"{database['HOST']}:{database['PORT']}",

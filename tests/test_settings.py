@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from auth.keys import write_key_pair
+from restapi.settings.mfa import DEV_MFA_ENCRYPTION_KEY
 from tests.fixtures.server import make_production_assets
 from tests.helpers import BASE_DIR
 
@@ -31,6 +33,7 @@ def production_assets(tmp_path):
     return {
         "DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
         "TOKEN_ALGO_PRIVATE_KEY": str(assets.jwt_private),
         "TOKEN_ALGO_PUBLIC_KEY": str(assets.jwt_public),
@@ -51,6 +54,8 @@ def test_production_starts_with_real_secrets(production_assets):
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "x" * 64}, "DJANGO_SECRET_KEY"),
+        ({"MFA_ENCRYPTION_KEYS": ""}, "MFA_ENCRYPTION_KEYS"),
+        ({"MFA_ENCRYPTION_KEYS": DEV_MFA_ENCRYPTION_KEY}, "MFA_ENCRYPTION_KEYS"),
         ({"POSTGRES_ENDPOINT": ""}, "POSTGRES_ENDPOINT"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
         ({"TOKEN_ALGO_PRIVATE_KEY": "/nonexistent.pem"}, "TOKEN_ALGO_PRIVATE_KEY"),

@@ -18,6 +18,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
 
+from mfa.services import factors_reset
 from restapi.clients import client_ip
 from restapi.exceptions import ApiError, EmailTaken, InvalidCredentials, Overloaded, RateLimited
 from users.models import MalformedEmail, Role, User, UserState, normalize_email
@@ -164,7 +165,7 @@ class UserAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at r
     ordering = ["-id"]
     fields = SHOWN_FIELDS
     readonly_fields = SHOWN_FIELDS
-    actions = ["deactivate", "reactivate"]
+    actions = ["deactivate", "reactivate", "reset_second_factors"]
 
     def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         # Every field is read-only, so a Save only rewrote the whole row unlocked (racing the
@@ -292,8 +293,17 @@ class UserAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at r
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         users = list(queryset.filter(state=UserState.ACTIVE))
         for user in users:
-            user_deactivate(user=user)
+            user_deactivate(actor=cast(User, request.user), user=user)
         self.message_user(request, f"Deactivated {len(users)} users", messages.SUCCESS)
+
+    @admin.action(description="Reset second factors (revokes every session)")
+    def reset_second_factors(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset)
+        for user in users:
+            factors_reset(user=user)
+        self.message_user(
+            request, f"Reset the second factors of {len(users)} users", messages.SUCCESS
+        )
 
     @admin.action(description="Reactivate")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

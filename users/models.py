@@ -132,9 +132,13 @@ class User(AbstractBaseUser):
     def is_active(self) -> bool:  # type: ignore[override]
         return self.state == UserState.ACTIVE
 
+    # Set by the authentication on the request's copy: the role the session may act with
+    # when less than the user's (auth.models.Session.role_limit), never saved.
+    session_role_limit = ""
+
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+        return self.role == Role.ADMIN and self.session_role_limit in ("", Role.ADMIN)
 
     # The Django admin is for this service's admins, who may do everything in it.
     @property

@@ -1,6 +1,9 @@
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
 
+from mfa.serializers import recovery_code_field, totp_code_field
 from restapi.fields import StrictCharField, StrictEmailField, db_id_field
 from users.models import Role, User, UserState
 
@@ -46,6 +49,36 @@ class LoginInput(serializers.Serializer[None]):
     # Not validated as an email: a malformed address is just another failed login.
     email = StrictCharField(max_length=254)
     password = password_field()
+
+
+class LoginMfaInput(serializers.Serializer[None]):
+    """The second step: the mfa_token and exactly one of a TOTP code, a recovery code or a
+    WebAuthn assertion (the PublicKeyCredential as JSON)."""
+
+    mfa_token = StrictCharField(max_length=128)
+    code = totp_code_field(required=False)
+    recovery_code = recovery_code_field(required=False)
+    webauthn = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [name for name in ("code", "recovery_code", "webauthn") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"code": ["Give one of code, recovery_code or webauthn."]}
+            )
+        return attrs
+
+
+class SecondFactorNeededOutput(serializers.Serializer[None]):
+    mfa_required = serializers.BooleanField()
+    mfa_token = serializers.CharField()
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(["totp", "webauthn", "recovery_code"])
+    )
+    webauthn = serializers.DictField(
+        allow_null=True, help_text="WebAuthn request options, when the user has a passkey"
+    )
+    msg = serializers.CharField()
 
 
 class UserCreateInput(serializers.Serializer[None]):

@@ -8,6 +8,8 @@ before the lock.
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -26,6 +28,10 @@ from auth.ratelimit import (
     login_attempt_unclaimed,
 )
 from auth.services import Tokens, session_renew, session_revoke_all, session_start
+from mfa import passkeys
+from mfa import selectors as mfa_selectors
+from mfa import services as mfa_services
+from mfa.models import ChallengePurpose
 from restapi import background
 from restapi.exceptions import (
     EmailNotVerified,
@@ -34,6 +40,8 @@ from restapi.exceptions import (
     InvalidAccessToken,
     InvalidCredentials,
     InvalidOneTimeToken,
+    MfaFailed,
+    MfaTokenInvalid,
     Overloaded,
 )
 from restapi.purge import delete_in_batches
@@ -163,9 +171,41 @@ def password_check(*, email: str, password: str, client_ip: str) -> User:
     raise InvalidCredentials()
 
 
+@dataclass(frozen=True)
+class SecondFactorNeeded:
+    """A right password for a user with a second factor: POST /login/mfa completes it."""
+
+    mfa_token: str
+    methods: list[str]
+    # WebAuthn request options for the user's passkeys, when they have one.
+    webauthn: dict[str, Any] | None
+
+
+# RFC 8176's names for how a session was authenticated.
+AMR = {"totp": "otp", "recovery_code": "otp", "webauthn": "hwk"}
+
+
+def _session_for(user: User, *, client_ip: str, user_agent: str, amr: list[str]) -> Tokens:
+    """The login's session, on the locked row. An admin without a second factor gets a
+    user's session while MFA_REQUIRED_FOR_ADMINS=1: admin tokens need one."""
+    user.last_login = timezone.now()
+    user.save(update_fields=["last_login"])
+    limited = settings.MFA_REQUIRED_FOR_ADMINS and user.is_admin and "mfa" not in amr
+    tokens = session_start(
+        user=user,
+        client_ip=client_ip,
+        user_agent=user_agent,
+        amr=amr,
+        role_limit=Role.USER if limited else "",
+    )
+    announce(user, "user.logged_in", client_ip=client_ip)
+    return tokens
+
+
 def user_login(
     *, email: str, password: str, client_ip: str, user_agent: str
-) -> tuple[User, Tokens]:
+) -> tuple[User, Tokens | SecondFactorNeeded]:
+    """Tokens, or (for a user with a second factor) what the second step needs."""
     checked = password_check(email=email, password=password, client_ip=client_ip)
     with transaction.atomic():
         # The row as it is now, locked: a deactivation since the check wins, and the
@@ -176,11 +216,60 @@ def user_login(
         if settings.USER_EMAIL_VERIFICATION_REQUIRED and not user.verified:
             # Only after a correct password, so this reveals nothing to a guesser.
             raise EmailNotVerified()
-        user.last_login = timezone.now()
-        user.save(update_fields=["last_login"])
-        tokens = session_start(user=user, client_ip=client_ip, user_agent=user_agent)
-        announce(user, "user.logged_in", client_ip=client_ip)
+        if methods := mfa_selectors.methods_of(user=user):
+            webauthn_challenge, webauthn = None, None
+            if "webauthn" in methods:
+                webauthn_challenge, webauthn = passkeys.authentication_options(user=user)
+            mfa_token = mfa_services.challenge_issue(
+                user=user, purpose=ChallengePurpose.LOGIN, webauthn_challenge=webauthn_challenge
+            )
+            return user, SecondFactorNeeded(mfa_token=mfa_token, methods=methods, webauthn=webauthn)
+        tokens = _session_for(user, client_ip=client_ip, user_agent=user_agent, amr=["pwd"])
     return user, tokens
+
+
+def user_login_mfa(
+    *,
+    mfa_token: str,
+    client_ip: str,
+    user_agent: str,
+    code: str | None = None,
+    recovery_code: str | None = None,
+    webauthn: dict[str, Any] | None = None,
+) -> tuple[User, Tokens]:
+    """The second step of a login: a code, a recovery code or a passkey's assertion for
+    the mfa_token of a right password. The token is used once; wrong codes count toward
+    the account's backoff as wrong passwords do."""
+    bucket_take(action="login", key=client_ip)
+    challenge = mfa_services.challenge_get(token=mfa_token, purpose=ChallengePurpose.LOGIN)
+    user = challenge.user
+    if user is None:  # a login's challenge always has its user
+        raise MfaTokenInvalid()
+    if webauthn is not None:
+        expected = bytes(challenge.webauthn_challenge or b"")
+        method = "webauthn"
+        mfa_services.second_factor_check(
+            user=user,
+            method=method,
+            check=lambda: (
+                passkeys.assertion_accept(
+                    user=user, expected_challenge=expected, credential=webauthn
+                )
+                is not None
+            ),
+            on_failure=MfaFailed,
+        )
+    else:
+        method = mfa_services.code_check(
+            user=user, code=code, recovery_code=recovery_code, on_failure=MfaFailed
+        )
+    mfa_services.challenge_use(challenge=challenge)
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user.pk).first()
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        amr = ["pwd", AMR[method], "mfa"]
+        return user, _session_for(user, client_ip=client_ip, user_agent=user_agent, amr=amr)
 
 
 def user_register(
@@ -249,6 +338,7 @@ def user_update(
     actor: User,
     user: User,
     actor_session: uuid.UUID | None = None,
+    auth_time: int | None = None,
     client_ip: str = "",
     email: str | None = None,
     password: str | None = None,
@@ -262,6 +352,7 @@ def user_update(
     if (state is not None or role is not None) and not actor.is_admin:
         raise Forbidden(detail="Only an admin can change state or role.")
     if (email is not None or password is not None) and by_owner:
+        mfa_services.step_up_check(user=user, auth_time=auth_time)
         _check_current_password(user, current_password, client_ip)
     if email is not None:
         email = _normalized(email)
@@ -321,9 +412,16 @@ def _state_set(user: User, state: UserState) -> bool:
     return True
 
 
+def user_deactivate(*, actor: User, user: User, auth_time: int | None = None) -> User:
+    """DELETE /user: the owner's (with a recent authentication, if they have a second
+    factor) or an admin's soft delete."""
+    if actor.pk == user.pk:
+        mfa_services.step_up_check(user=user, auth_time=auth_time)
+    return _deactivate(user)
+
+
 @transaction.atomic
-def user_deactivate(*, user: User) -> User:
-    """DELETE /user: the owner's or an admin's soft delete."""
+def _deactivate(user: User) -> User:
     user = _locked(user)
     _state_set(user, UserState.DEACTIVATED)
     _save(user, ["state"])

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auth.authentication import auth_time
 from auth.ratelimit import bucket_take
 from auth.services import Tokens
 from restapi.clients import client_ip, request_origin
@@ -29,7 +30,9 @@ from users.requests import UserRequest
 from users.serializers import (
     EmailInput,
     LoginInput,
+    LoginMfaInput,
     PasswordChangeInput,
+    SecondFactorNeededOutput,
     UserCreateInput,
     UserIdInput,
     UserMessage,
@@ -55,13 +58,52 @@ class LoginView(APIView):
     @extend_schema(
         operation_id="login",
         request=LoginInput,
-        responses={201: UserWithTokens, **errors(400, 401, 403, 429, 503)},
+        responses={
+            201: UserWithTokens,
+            200: SecondFactorNeededOutput,
+            **errors(400, 401, 403, 429, 503),
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         try:
-            user, tokens = services.user_login(
+            user, outcome = services.user_login(
                 **validated(LoginInput, request), **request_origin(request)
+            )
+        except (ApiError, RateLimited) as exc:
+            LOGINS.labels(exc.default_code).inc()
+            raise
+        if isinstance(outcome, services.SecondFactorNeeded):
+            LOGINS.labels("mfa_required").inc()
+            body = {
+                "mfa_required": True,
+                "mfa_token": outcome.mfa_token,
+                "methods": outcome.methods,
+                "webauthn": outcome.webauthn,
+                "msg": "Complete the login with a second factor: POST /login/mfa.",
+            }
+            return Response(body, headers={"Cache-Control": "no-store"})
+        LOGINS.labels("success").inc()
+        return Response(user_with_tokens(user, outcome), status=status.HTTP_201_CREATED)
+
+
+class LoginMfaView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="login_mfa",
+        request=LoginMfaInput,
+        responses={201: UserWithTokens, **errors(400, 401, 429, 503)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            origin = request_origin(request)
+            user, tokens = services.user_login_mfa(
+                **validated(LoginMfaInput, request),
+                client_ip=origin["client_ip"],
+                user_agent=origin["user_agent"],
             )
         except (ApiError, RateLimited) as exc:
             LOGINS.labels(exc.default_code).inc()
@@ -111,6 +153,7 @@ class UserView(APIView):
             actor=request.user,
             user=user,
             actor_session=uuid.UUID(request.auth["sid"]),
+            auth_time=auth_time(request.auth),
             client_ip=client_ip(request),
             **data,
         )
@@ -130,7 +173,7 @@ class UserView(APIView):
     def delete(self, request: UserRequest) -> Response:
         data = validated(UserIdInput, request)
         user = selectors.user_get_for_actor(actor=request.user, user_id=data["user_id"])
-        services.user_deactivate(user=user)
+        services.user_deactivate(actor=request.user, user=user, auth_time=auth_time(request.auth))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -4,6 +4,7 @@ from .base import *
 from .database import *
 from .email import *
 from .kafka import *
+from .mfa import *
 from .production import check_production_settings
 from .storage import *
 from .tokens import *

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "users",
     "auth",
+    "mfa",
     "userdata",
     "kafka_events",
 ]

@@ -14,6 +14,9 @@ def check_production_settings(settings: dict[str, Any]) -> None:
     secret = settings["SECRET_KEY"]
     if secret == settings["DEV_SECRET_KEY"] or len(secret) < 50 or len(set(secret)) < 5:
         problems.append("DJANGO_SECRET_KEY must be a random value of at least 50 characters")
+    keys = settings["MFA_ENCRYPTION_KEYS"]
+    if not keys or settings["DEV_MFA_ENCRYPTION_KEY"] in keys:
+        problems.append("MFA_ENCRYPTION_KEYS must hold your own Fernet keys (not development's)")
     if not settings["POSTGRES_ENDPOINT"]:
         problems.append("POSTGRES_ENDPOINT must be set (SQLite is for development only)")
     if not settings["ALLOWED_HOSTS"]:

@@ -22,7 +22,7 @@ from users.models import User
 pytestmark = pytest.mark.django_db
 
 # Where event types are written: what announces them and what turns them into rows.
-EMITTING_APPS = ("users", "auth", "userdata", "kafka_events")
+EMITTING_APPS = ("users", "auth", "mfa", "userdata", "kafka_events")
 # What no event may carry.
 SECRETS = {"password", "current_password", "token", "refresh", "code", "hash", "key"}
 TYPE_LITERAL = re.compile(r"""["'](user\.[a-z_]+(?:\.[a-z_]+)*)["']""")
@@ -94,6 +94,12 @@ USER_EXTRAS: dict[str, dict[str, Any]] = {
     "user.verified": {},
     "user.password_reset_requested": {},
     "user.password_reset": {},
+    "user.mfa_enabled": {"method": "totp"},
+    "user.mfa_disabled": {"method": "all"},
+    "user.mfa_recovery_used": {},
+    "user.login_mfa_failed": {"method": "webauthn"},
+    "user.passkey_added": {"passkey_id": 3, "name": "laptop"},
+    "user.passkey_removed": {"passkey_id": 3, "name": "laptop"},
 }
 
 

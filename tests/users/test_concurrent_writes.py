@@ -30,7 +30,7 @@ def meanwhile(monkeypatch, target, name, change):
 
 def test_an_owners_change_after_a_deactivation_changes_nothing(admin):
     stale = User.objects.get(pk=admin.pk)
-    services.user_deactivate(user=admin)
+    services.user_deactivate(actor=admin, user=admin)
     with pytest.raises(InvalidAccessToken):
         services.user_update(actor=stale, user=stale, role=Role.USER)
     admin.refresh_from_db()
@@ -42,7 +42,12 @@ def test_a_deactivation_during_a_password_change_holds_and_gets_no_tokens(user, 
     sid = Session.objects.get().pk
     stale = User.objects.get(pk=user.pk)
     # The admin's deactivation lands while the owner's new password is being hashed.
-    meanwhile(monkeypatch, services, "make_password", lambda: services.user_deactivate(user=user))
+    meanwhile(
+        monkeypatch,
+        services,
+        "make_password",
+        lambda: services.user_deactivate(actor=user, user=user),
+    )
     with pytest.raises(InvalidAccessToken):
         services.user_update(
             actor=stale,
@@ -78,7 +83,7 @@ def test_an_admins_change_keeps_a_password_changed_meanwhile(admin, user):
     stale = User.objects.get(pk=user.pk)
     User.objects.filter(pk=user.pk).update(password=make_password(NEW_PASSWORD))
     services.user_update(actor=admin, user=stale, role=Role.ADMIN)
-    services.user_deactivate(user=stale)
+    services.user_deactivate(actor=stale, user=stale)
     services.user_set_role(user=stale, role=Role.USER)
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
@@ -100,7 +105,12 @@ def test_a_verification_keeps_a_role_changed_meanwhile(user, monkeypatch):
 
 def test_a_reset_refuses_an_account_deactivated_meanwhile(user, monkeypatch):
     token = token_issue(user=user, purpose=TokenPurpose.PASSWORD_RESET)
-    meanwhile(monkeypatch, services, "make_password", lambda: services.user_deactivate(user=user))
+    meanwhile(
+        monkeypatch,
+        services,
+        "make_password",
+        lambda: services.user_deactivate(actor=user, user=user),
+    )
     with pytest.raises(InvalidOneTimeToken):
         services.password_reset_complete(email=user.email, token=token, password=NEW_PASSWORD)
     user.refresh_from_db()

@@ -1,0 +1,52 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from restapi.fields import StrictCharField
+
+
+def totp_code_field(**kwargs: Any) -> serializers.RegexField:
+    return serializers.RegexField(r"^[0-9]{6}$", max_length=6, **kwargs)
+
+
+def recovery_code_field(**kwargs: Any) -> StrictCharField:
+    # Four groups of four, dashes and spaces optional (as shown, or as typed).
+    return StrictCharField(max_length=32, **kwargs)
+
+
+class CodeInput(serializers.Serializer[None]):
+    code = totp_code_field()
+
+
+class CodeOrRecoveryInput(serializers.Serializer[None]):
+    """A current TOTP code, or one of the recovery codes: exactly one of them."""
+
+    code = totp_code_field(required=False)
+    recovery_code = recovery_code_field(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("code" in attrs) == ("recovery_code" in attrs):
+            raise serializers.ValidationError(
+                {"code": ["Give either a code from the authenticator or a recovery code."]}
+            )
+        return attrs
+
+
+class TotpEnrolmentOutput(serializers.Serializer[None]):
+    secret = serializers.CharField()
+    otpauth_uri = serializers.CharField()
+    qr_svg = serializers.CharField(help_text="the otpauth URI as a QR code, an SVG document")
+    msg = serializers.CharField()
+
+
+class RecoveryCodesOutput(serializers.Serializer[None]):
+    recovery_codes = serializers.ListField(child=serializers.CharField())
+    msg = serializers.CharField()
+
+
+class FactorsOutput(serializers.Serializer[None]):
+    methods = serializers.ListField(child=serializers.CharField())
+    totp = serializers.BooleanField()
+    passkeys = serializers.IntegerField()
+    recovery_codes_left = serializers.IntegerField()
+    msg = serializers.CharField()

@@ -1,0 +1,96 @@
+import uuid
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from auth.authentication import AuthenticatedRequest, auth_time
+from mfa import selectors, services
+from mfa.serializers import (
+    CodeInput,
+    CodeOrRecoveryInput,
+    FactorsOutput,
+    RecoveryCodesOutput,
+    TotpEnrolmentOutput,
+)
+from restapi.schema import errors
+from restapi.serializing import validated
+
+
+class FactorsView(APIView):
+    @extend_schema(operation_id="mfa_factors", responses={200: FactorsOutput})
+    def get(self, request: AuthenticatedRequest) -> Response:
+        user = request.user
+        methods = selectors.methods_of(user=user)
+        return Response(
+            {
+                "methods": methods,
+                "totp": "totp" in methods,
+                "passkeys": selectors.passkeys_of(user=user).count(),
+                "recovery_codes_left": selectors.recovery_codes_left(user=user),
+                "msg": "success",
+            }
+        )
+
+
+class TotpView(APIView):
+    @extend_schema(
+        operation_id="mfa_totp_enrol",
+        request=None,
+        responses={201: TotpEnrolmentOutput, **errors(409)},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        enrolment = services.totp_enrol(user=request.user)
+        body = {
+            "secret": enrolment.secret,
+            "otpauth_uri": enrolment.otpauth_uri,
+            "qr_svg": enrolment.qr_svg,
+            "msg": "Scan the code, then confirm with the first code it shows.",
+        }
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        operation_id="mfa_totp_disable",
+        description="Needs a recent authentication (step-up) and a current code or a "
+        "recovery code; every other session is revoked.",
+        request=CodeOrRecoveryInput,
+        responses={204: None, **errors(400, 401, 409, 429)},
+    )
+    def delete(self, request: AuthenticatedRequest) -> Response:
+        data = validated(CodeOrRecoveryInput, request)
+        services.totp_disable(
+            user=request.user,
+            auth_time=auth_time(request.auth),
+            session_id=uuid.UUID(request.auth["sid"]),
+            code=data.get("code"),
+            recovery_code=data.get("recovery_code"),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TotpConfirmView(APIView):
+    @extend_schema(
+        operation_id="mfa_totp_confirm",
+        request=CodeInput,
+        responses={200: RecoveryCodesOutput, **errors(400, 409, 429)},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        codes = services.totp_confirm(user=request.user, **validated(CodeInput, request))
+        body = {"recovery_codes": codes, "msg": "Keep these codes: they are shown once."}
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+
+class RecoveryCodesView(APIView):
+    @extend_schema(
+        operation_id="mfa_recovery_codes",
+        description="New recovery codes (step-up); the old ones stop working.",
+        request=None,
+        responses={200: RecoveryCodesOutput, **errors(401, 409)},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        codes = services.recovery_codes_regenerate(
+            user=request.user, auth_time=auth_time(request.auth)
+        )
+        body = {"recovery_codes": codes, "msg": "Keep these codes: they are shown once."}
+        return Response(body, headers={"Cache-Control": "no-store"})
