@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import events, files, get, login, search, soak
+from bench import events, files, get, login, mfa, search, soak
 from bench.report import Row, rounds, table
 from bench.run import Bench
 from bench.services import SUITE_DIR, Stack
@@ -25,6 +25,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "get": get.scenario,
     "login": login.scenario,
     "mixed": login.mixed,
+    "mfa": mfa.scenario,
     "search": search.scenario,
     "files": files.scenario,
     "events": events.scenario,

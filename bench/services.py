@@ -5,6 +5,7 @@ only the suite, which then stops them in order) and stopped by its own id; every
 database is named restapi_bench_<pid>_<what> and dropped with FORCE at the end.
 """
 
+import base64
 import contextlib
 import os
 import secrets
@@ -268,6 +269,7 @@ def service_env(
         **AWS,
         "DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "MFA_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
         "POSTGRES_ENDPOINT": POSTGRES_ENDPOINT,
         "POSTGRES_USERNAME": POSTGRES_USERNAME,

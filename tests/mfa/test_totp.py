@@ -311,3 +311,19 @@ def test_admin_tokens_need_a_factor_when_required(api, admin, user, settings):
     )
     done = second_step(api, admin, code=code_at(secret, now))
     assert claims(done.json()["token"])["role"] == "admin"
+
+
+def test_the_encryption_key_rotates_and_codes_keep_working(api, user, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    secret, _ = enrolled(user)
+    old = Totp.objects.get(user=user).secret
+    new_key = Fernet.generate_key().decode()
+    settings.MFA_ENCRYPTION_KEYS = [new_key, *settings.MFA_ENCRYPTION_KEYS]
+    call_command("mfa_rotate_keys")
+    rotated = Totp.objects.get(user=user).secret
+    assert rotated != old and Fernet(new_key).decrypt(rotated.encode()).decode() == secret
+    # The old key may go now.
+    settings.MFA_ENCRYPTION_KEYS = [new_key]
+    assert second_step(api, user, code=code_at(secret, steady_now())).status_code == 201
