@@ -150,7 +150,12 @@ def password_check(*, email: str, password: str, client_ip: str) -> User:
             User().set_password(password)
         # check_password rehashes (and saves) a hash made with other argon2 parameters.
         elif user.check_password(password) and user.is_active:
-            login_attempt_succeeded(email=key)
+            if mfa_selectors.has_factor(user=user):
+                # Half a login: only the second factor ends the account's run of failures,
+                # or the password would buy a guesser fresh code attempts every time.
+                login_attempt_unclaimed(email=key)
+            else:
+                login_attempt_succeeded(email=key)
             return user
     except Overloaded:
         login_attempt_unclaimed(email=key)

@@ -327,3 +327,21 @@ def test_the_encryption_key_rotates_and_codes_keep_working(api, user, settings):
     # The old key may go now.
     settings.MFA_ENCRYPTION_KEYS = [new_key]
     assert second_step(api, user, code=code_at(secret, steady_now())).status_code == 201
+
+
+def test_a_right_password_does_not_reset_the_count_of_wrong_codes(api, user, settings):
+    settings.LOGIN_FREE_FAILURES = 2
+    secret, _ = enrolled(user)
+    wrong = "000000" if code_at(secret, steady_now()) != "000000" else "111111"
+    # A guesser who knows the password logs in again after each wrong code: the right
+    # password neither adds to nor clears the account's run of failures.
+    statuses = []
+    for _ in range(4):
+        first = login(api, user.email)
+        statuses.append(first.status_code)
+        if first.status_code == 200:
+            body = {"mfa_token": first.json()["mfa_token"], "code": wrong}
+            statuses.append(api.post("/login/mfa", body, format="json").status_code)
+    # No more codes evaluated (401) than two wrong passwords would be; then it waits.
+    assert statuses.count(401) <= 2
+    assert statuses[-1] == 429
