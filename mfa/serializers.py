@@ -14,6 +14,13 @@ def recovery_code_field(**kwargs: Any) -> StrictCharField:
     return StrictCharField(max_length=32, **kwargs)
 
 
+def exactly_one(attrs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The validated body, if it has exactly one of these fields (a 400 on `code` else)."""
+    if sum(name in attrs for name in names) != 1:
+        raise serializers.ValidationError({"code": [f"Give exactly one of {', '.join(names)}."]})
+    return attrs
+
+
 class CodeInput(serializers.Serializer[None]):
     code = totp_code_field()
 
@@ -25,11 +32,7 @@ class CodeOrRecoveryInput(serializers.Serializer[None]):
     recovery_code = recovery_code_field(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("code" in attrs) == ("recovery_code" in attrs):
-            raise serializers.ValidationError(
-                {"code": ["Give either a code from the authenticator or a recovery code."]}
-            )
-        return attrs
+        return exactly_one(attrs, ("code", "recovery_code"))
 
 
 class TotpEnrolmentOutput(serializers.Serializer[None]):

@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from mfa.serializers import recovery_code_field, totp_code_field
+from mfa.serializers import exactly_one, recovery_code_field, totp_code_field
 from restapi.fields import StrictCharField, StrictEmailField, db_id_field
 from users.models import Role, User, UserState
 
@@ -61,12 +61,7 @@ class LoginMfaInput(serializers.Serializer[None]):
     webauthn = serializers.DictField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        given = [name for name in ("code", "recovery_code", "webauthn") if name in attrs]
-        if len(given) != 1:
-            raise serializers.ValidationError(
-                {"code": ["Give one of code, recovery_code or webauthn."]}
-            )
-        return attrs
+        return exactly_one(attrs, ("code", "recovery_code", "webauthn"))
 
 
 class SecondFactorNeededOutput(serializers.Serializer[None]):
