@@ -5,6 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import authenticate
 from django.core import mail
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from auth import ratelimit
 from auth.models import LoginThrottle, Session
@@ -38,6 +39,21 @@ def test_operators_search_users(operator, user, other_user):
     assert response.status_code == 200
     assert b"alice@example.com" in response.content
     assert b"bob@example.com" not in response.content
+
+
+def test_the_reset_second_factors_action(operator, user):
+    from mfa.models import RecoveryCode, Totp
+
+    Totp.objects.create(user=user, secret="encrypted", confirmed_at=timezone.now())
+    RecoveryCode.objects.create(user=user, code_hash="h")
+    tokens_for(user)
+    response = operator.post(
+        "/admin/users/user/", {"action": "reset_second_factors", "_selected_action": [user.pk]}
+    )
+    assert response.status_code == 302
+    assert not Totp.objects.filter(user=user).exists()
+    assert not RecoveryCode.objects.filter(user=user).exists()
+    assert Session.objects.get(user=user).revoked_reason == "mfa_reset"
 
 
 def test_deactivate_and_reactivate_actions(operator, user):
