@@ -149,8 +149,10 @@ class PasskeyDetailView(APIView):
         responses={200: PasskeyMessage, **errors(400, 404)},
     )
     def put(self, request: AuthenticatedRequest, passkey_id: int) -> Response:
+        # The body first: a bad one is the same 400 whoever's the id.
+        data = validated(PasskeyRenameInput, request)
         passkey = selectors.passkey_get_for_user(user=request.user, passkey_id=passkey_id)
-        passkey = services.passkey_rename(passkey=passkey, **validated(PasskeyRenameInput, request))
+        passkey = services.passkey_rename(passkey=passkey, **data)
         return Response({**shaped(PasskeyOutput, passkey), "msg": "success"})
 
     @extend_schema(
