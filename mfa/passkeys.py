@@ -105,6 +105,17 @@ def authentication_options(*, user: AbstractBaseUser | None) -> tuple[bytes, dic
     return options.challenge, options_to_json_dict(options)
 
 
+def credential_owner_id(credential: dict[str, Any]) -> int | None:
+    """The id of the user whose passkey the credential names (by its rawId), if any; what
+    it claims is not checked here."""
+    try:
+        raw_id = base64url_to_bytes(str(credential["rawId"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+    found = Passkey.objects.filter(credential_id=raw_id).values_list("user_id", flat=True)
+    return found.first()
+
+
 def assertion_accept(
     *, user: AbstractBaseUser | None, expected_challenge: bytes, credential: dict[str, Any]
 ) -> Passkey | None:

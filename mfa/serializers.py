@@ -53,3 +53,39 @@ class FactorsOutput(serializers.Serializer[None]):
     passkeys = serializers.IntegerField()
     recovery_codes_left = serializers.IntegerField()
     msg = serializers.CharField()
+
+
+class PasskeyOutput(serializers.Serializer[None]):
+    passkey_id = serializers.IntegerField(source="pk")
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    transports = serializers.ListField(child=serializers.CharField())
+
+
+class PasskeyMessage(PasskeyOutput):
+    msg = serializers.CharField()
+
+
+def passkey_name_field(**kwargs: Any) -> StrictCharField:
+    return StrictCharField(max_length=64, **kwargs)
+
+
+class PasskeyRegistrationOptionsOutput(serializers.Serializer[None]):
+    challenge_token = serializers.CharField(help_text="send it back with the credential")
+    options = serializers.DictField(
+        help_text="PublicKeyCredentialCreationOptions, as JSON (binary fields base64url)"
+    )
+    msg = serializers.CharField()
+
+
+class PasskeyRegisterInput(serializers.Serializer[None]):
+    challenge_token = StrictCharField(max_length=128)
+    credential = serializers.DictField(
+        help_text="the PublicKeyCredential navigator.credentials.create() made, as JSON"
+    )
+    name = passkey_name_field(required=False, default="passkey")
+
+
+class PasskeyRenameInput(serializers.Serializer[None]):
+    name = passkey_name_field()

@@ -11,11 +11,16 @@ from mfa.serializers import (
     CodeInput,
     CodeOrRecoveryInput,
     FactorsOutput,
+    PasskeyMessage,
+    PasskeyOutput,
+    PasskeyRegisterInput,
+    PasskeyRegistrationOptionsOutput,
+    PasskeyRenameInput,
     RecoveryCodesOutput,
     TotpEnrolmentOutput,
 )
-from restapi.schema import errors
-from restapi.serializing import validated
+from restapi.schema import envelope, errors, id_parameter
+from restapi.serializing import shaped, validated
 
 
 class FactorsView(APIView):
@@ -94,3 +99,72 @@ class RecoveryCodesView(APIView):
         )
         body = {"recovery_codes": codes, "msg": "Keep these codes: they are shown once."}
         return Response(body, headers={"Cache-Control": "no-store"})
+
+
+class PasskeyOptionsView(APIView):
+    @extend_schema(
+        operation_id="mfa_passkey_options",
+        description="Starts a registration: the options for navigator.credentials.create(), "
+        "and the token that names its challenge (one use, MFA_TOKEN_TTL_SECONDS).",
+        request=None,
+        responses={200: PasskeyRegistrationOptionsOutput},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        token, options = services.passkey_registration_start(user=request.user)
+        body = {"challenge_token": token, "options": options, "msg": "success"}
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+
+class PasskeysView(APIView):
+    @extend_schema(
+        operation_id="mfa_passkeys_list",
+        responses={200: envelope("PasskeysOutput", passkeys=PasskeyOutput(many=True))},
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        found = selectors.passkeys_of(user=request.user)
+        passkeys = [shaped(PasskeyOutput, passkey) for passkey in found]
+        return Response({"passkeys": passkeys, "msg": "success"})
+
+    @extend_schema(
+        operation_id="mfa_passkey_register",
+        description="Stores the credential the browser made for the challenge of "
+        "POST /user/mfa/passkeys/options; a credential that does not verify (another "
+        "origin or challenge, one already registered) is a 400 invalid_mfa_code.",
+        request=PasskeyRegisterInput,
+        responses={201: PasskeyMessage, **errors(400, 401)},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        passkey = services.passkey_register(
+            user=request.user, **validated(PasskeyRegisterInput, request)
+        )
+        body = {**shaped(PasskeyOutput, passkey), "msg": "success"}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PasskeyDetailView(APIView):
+    @extend_schema(
+        operation_id="mfa_passkey_rename",
+        parameters=[id_parameter("passkey_id")],
+        request=PasskeyRenameInput,
+        responses={200: PasskeyMessage, **errors(400, 404)},
+    )
+    def put(self, request: AuthenticatedRequest, passkey_id: int) -> Response:
+        # The body first: a bad one is the same 400 whoever's the id.
+        data = validated(PasskeyRenameInput, request)
+        passkey = selectors.passkey_get_for_user(user=request.user, passkey_id=passkey_id)
+        passkey = services.passkey_rename(passkey=passkey, **data)
+        return Response({**shaped(PasskeyOutput, passkey), "msg": "success"})
+
+    @extend_schema(
+        operation_id="mfa_passkey_delete",
+        description="Needs a recent authentication (step-up); with the last factor go the "
+        "recovery codes.",
+        parameters=[id_parameter("passkey_id")],
+        responses={204: None, **errors(401, 404)},
+    )
+    def delete(self, request: AuthenticatedRequest, passkey_id: int) -> Response:
+        passkey = selectors.passkey_get_for_user(user=request.user, passkey_id=passkey_id)
+        services.passkey_delete(
+            user=request.user, passkey=passkey, auth_time=auth_time(request.auth)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from kafka_events.models import OutboxEvent
+from mfa.models import Passkey
 from tests.helpers import client_for, file_row, tokens_for
 from userdata.models import UserFile
 from users.models import TokenPurpose, User
@@ -28,7 +29,7 @@ from users.onetime import token_issue
 
 pytestmark = pytest.mark.django_db
 
-ID_NAMES = {"user_id", "data_id", "session_id", "u", "user-id"}
+ID_NAMES = {"user_id", "data_id", "session_id", "passkey_id", "u", "user-id"}
 MISSING_ID = 2**62
 
 
@@ -84,6 +85,11 @@ PROBES: dict[str, Callable[[str, Any], Request]] = {
     "data_search": lambda name, value: {"data": {name: value}},
     "data_download": lambda name, value: {"path": f"/user/data/{value}"},
     "data_delete": lambda name, value: {"path": f"/user/data/{value}"},
+    "mfa_passkey_rename": lambda name, value: {
+        "path": f"/user/mfa/passkeys/{value}",
+        "data": {"name": "renamed"},
+    },
+    "mfa_passkey_delete": lambda name, value: {"path": f"/user/mfa/passkeys/{value}"},
 }
 
 
@@ -149,8 +155,11 @@ def call(client: APIClient, method: str, path: str, request: Request) -> Any:
     return getattr(client, method)(target, request.get("data"), format="json")
 
 
-def victim_value(name: str, victim: Any, victim_file: UserFile, victim_session: str) -> Any:
-    return {"data_id": victim_file.pk, "session_id": victim_session}.get(name, victim.pk)
+def victim_value(
+    name: str, victim: Any, victim_file: UserFile, victim_session: str, victim_passkey: Passkey
+) -> Any:
+    ids = {"data_id": victim_file.pk, "session_id": victim_session, "passkey_id": victim_passkey.pk}
+    return ids.get(name, victim.pk)
 
 
 def missing_value(name: str) -> Any:
@@ -169,6 +178,9 @@ def test_another_users_ids_are_answered_as_missing_ones_and_change_nothing(
         size_in_bytes=5,
     )
     victim_session = str(uuid.UUID(hex=tokens_for(other_user).refresh.split(".")[0]))
+    victim_passkey = Passkey.objects.create(
+        user=other_user, credential_id=b"walker", public_key=b"key", name="theirs"
+    )
     # Live one-time tokens, so that a guess that counted against them would show.
     token_issue(user=other_user, purpose=TokenPurpose.VERIFY_EMAIL)
     token_issue(user=other_user, purpose=TokenPurpose.PASSWORD_RESET)
@@ -183,7 +195,10 @@ def test_another_users_ids_are_answered_as_missing_ones_and_change_nothing(
                 attacker,
                 method,
                 path,
-                probe(name, victim_value(name, other_user, victim_file, victim_session)),
+                probe(
+                    name,
+                    victim_value(name, other_user, victim_file, victim_session, victim_passkey),
+                ),
             )
             assert snapshot(other_user) == before, (
                 f"{operation_id} changed the other user's rows through {name}"

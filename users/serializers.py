@@ -76,6 +76,21 @@ class SecondFactorNeededOutput(serializers.Serializer[None]):
     msg = serializers.CharField()
 
 
+class PasskeyLoginOptionsOutput(serializers.Serializer[None]):
+    challenge_token = serializers.CharField(help_text="send it back with the assertion")
+    options = serializers.DictField(
+        help_text="PublicKeyCredentialRequestOptions, as JSON (binary fields base64url)"
+    )
+    msg = serializers.CharField()
+
+
+class LoginPasskeyInput(serializers.Serializer[None]):
+    challenge_token = StrictCharField(max_length=128)
+    credential = serializers.DictField(
+        help_text="the PublicKeyCredential navigator.credentials.get() made, as JSON"
+    )
+
+
 class UserCreateInput(serializers.Serializer[None]):
     email = StrictEmailField(max_length=254)
     password = password_field()

@@ -42,6 +42,7 @@ from restapi.exceptions import (
     InvalidOneTimeToken,
     MfaFailed,
     MfaTokenInvalid,
+    NotFound,
     Overloaded,
 )
 from restapi.purge import delete_in_batches
@@ -274,6 +275,62 @@ def user_login_mfa(
         if user is None or not user.is_active:
             raise InvalidCredentials()
         amr = ["pwd", AMR[method], "mfa"]
+        return user, _session_for(user, client_ip=client_ip, user_agent=user_agent, amr=amr)
+
+
+def passkey_login_enabled() -> None:
+    """Off (MFA_PASSKEY_LOGIN=0), the passwordless routes answer as unknown ones do."""
+    if not settings.MFA_PASSKEY_LOGIN:
+        raise NotFound()
+
+
+def passkey_login_start(*, client_ip: str) -> tuple[str, dict[str, Any]]:
+    """A passwordless login's first step: the token naming its challenge, and request
+    options for any of the site's passkeys (a discoverable credential, user-verified).
+    The client's login bucket pays for it, as each challenge is a row."""
+    passkey_login_enabled()
+    bucket_take(action="login", key=client_ip)
+    webauthn_challenge, options = passkeys.authentication_options(user=None)
+    token = mfa_services.challenge_issue(
+        user=None, purpose=ChallengePurpose.PASSKEY_LOGIN, webauthn_challenge=webauthn_challenge
+    )
+    return token, options
+
+
+def user_login_passkey(
+    *, challenge_token: str, credential: dict[str, Any], client_ip: str, user_agent: str
+) -> tuple[User, Tokens]:
+    """A passwordless login: a user-verified passkey's assertion is both factors (the
+    device and its PIN or biometric). The challenge is used before the assertion is
+    checked, so each one allows one try; a refused assertion of a known passkey counts
+    toward its owner's backoff as a wrong code does."""
+    passkey_login_enabled()
+    bucket_take(action="login", key=client_ip)
+    challenge = mfa_services.challenge_get(
+        token=challenge_token, purpose=ChallengePurpose.PASSKEY_LOGIN
+    )
+    mfa_services.challenge_use(challenge=challenge)
+    owner_id = passkeys.credential_owner_id(credential)
+    owner = None if owner_id is None else User.objects.filter(pk=owner_id).first()
+    if owner is None:  # no such passkey: nobody's backoff to count it in
+        raise MfaFailed()
+    expected = bytes(challenge.webauthn_challenge or b"")
+    mfa_services.second_factor_check(
+        user=owner,
+        method="webauthn",
+        check=lambda: (
+            passkeys.assertion_accept(user=None, expected_challenge=expected, credential=credential)
+            is not None
+        ),
+        on_failure=MfaFailed,
+    )
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=owner.pk).first()
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        if settings.USER_EMAIL_VERIFICATION_REQUIRED and not user.verified:
+            raise EmailNotVerified()
+        amr = [AMR["webauthn"], "user", "mfa"]
         return user, _session_for(user, client_ip=client_ip, user_agent=user_agent, amr=amr)
 
 

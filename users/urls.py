@@ -5,6 +5,8 @@ from users import views
 urlpatterns = [
     path("login", views.LoginView.as_view()),
     path("login/mfa", views.LoginMfaView.as_view()),
+    path("login/passkey", views.LoginPasskeyView.as_view()),
+    path("login/passkey/options", views.LoginPasskeyOptionsView.as_view()),
     path("user", views.UserView.as_view()),
     path("user/search", views.UserSearchView.as_view()),
     path("user/<int:user_id>", views.UserDetailView.as_view()),

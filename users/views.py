@@ -31,6 +31,8 @@ from users.serializers import (
     EmailInput,
     LoginInput,
     LoginMfaInput,
+    LoginPasskeyInput,
+    PasskeyLoginOptionsOutput,
     PasswordChangeInput,
     SecondFactorNeededOutput,
     UserCreateInput,
@@ -102,6 +104,54 @@ class LoginMfaView(APIView):
             origin = request_origin(request)
             user, tokens = services.user_login_mfa(
                 **validated(LoginMfaInput, request),
+                client_ip=origin["client_ip"],
+                user_agent=origin["user_agent"],
+            )
+        except (ApiError, RateLimited) as exc:
+            LOGINS.labels(exc.default_code).inc()
+            raise
+        LOGINS.labels("success").inc()
+        return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
+
+
+class LoginPasskeyOptionsView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="login_passkey_options",
+        description="A passwordless login's first step (MFA_PASSKEY_LOGIN=1; otherwise a "
+        "404): request options for navigator.credentials.get(), and the token that names "
+        "their challenge.",
+        request=None,
+        responses={200: PasskeyLoginOptionsOutput, **errors(404, 429)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        token, options = services.passkey_login_start(client_ip=client_ip(request))
+        body = {"challenge_token": token, "options": options, "msg": "success"}
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+
+class LoginPasskeyView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="login_passkey",
+        description="A passwordless login (MFA_PASSKEY_LOGIN=1; otherwise a 404): a "
+        "user-verified passkey's assertion for the challenge of POST /login/passkey/options.",
+        request=LoginPasskeyInput,
+        responses={201: UserWithTokens, **errors(400, 401, 403, 404, 429)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        # Off, the route is as an unknown one: not even its body is read.
+        services.passkey_login_enabled()
+        try:
+            origin = request_origin(request)
+            user, tokens = services.user_login_passkey(
+                **validated(LoginPasskeyInput, request),
                 client_ip=origin["client_ip"],
                 user_agent=origin["user_agent"],
             )
