@@ -1,8 +1,15 @@
 """Who sent a request: the client's address and user agent, as the rate limits, sessions
 and logs record them."""
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.http import HttpRequest
+
+
+class Origin(TypedDict):
+    client_ip: str
+    user_agent: str
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -16,7 +23,7 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", ""))
 
 
-def request_origin(request: HttpRequest) -> dict[str, str]:
+def request_origin(request: HttpRequest) -> Origin:
     """The client's address and user agent, as a session records them."""
     return {
         "client_ip": client_ip(request),

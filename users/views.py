@@ -1,4 +1,6 @@
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -53,6 +55,21 @@ def user_with_tokens(user: User, tokens: Tokens) -> dict[str, Any]:
     return {**shaped(UserOutput, user), **asdict(tokens), "msg": "success"}
 
 
+@contextmanager
+def counted_login() -> Iterator[None]:
+    """Counts a failed login (every kind: password, second step, passkey) by its code."""
+    try:
+        yield
+    except (ApiError, RateLimited) as exc:
+        LOGINS.labels(exc.default_code).inc()
+        raise
+
+
+def logged_in(user: User, tokens: Tokens) -> Response:
+    LOGINS.labels("success").inc()
+    return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
+
+
 class LoginView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -68,13 +85,10 @@ class LoginView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        try:
+        with counted_login():
             user, outcome = services.user_login(
                 **validated(LoginInput, request), **request_origin(request)
             )
-        except (ApiError, RateLimited) as exc:
-            LOGINS.labels(exc.default_code).inc()
-            raise
         if isinstance(outcome, services.SecondFactorNeeded):
             LOGINS.labels("mfa_required").inc()
             body = {
@@ -85,8 +99,7 @@ class LoginView(APIView):
                 "msg": "Complete the login with a second factor: POST /login/mfa.",
             }
             return Response(body, headers={"Cache-Control": "no-store"})
-        LOGINS.labels("success").inc()
-        return Response(user_with_tokens(user, outcome), status=status.HTTP_201_CREATED)
+        return logged_in(user, outcome)
 
 
 class LoginMfaView(APIView):
@@ -100,18 +113,11 @@ class LoginMfaView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        try:
-            origin = request_origin(request)
+        with counted_login():
             user, tokens = services.user_login_mfa(
-                **validated(LoginMfaInput, request),
-                client_ip=origin["client_ip"],
-                user_agent=origin["user_agent"],
+                **validated(LoginMfaInput, request), **request_origin(request)
             )
-        except (ApiError, RateLimited) as exc:
-            LOGINS.labels(exc.default_code).inc()
-            raise
-        LOGINS.labels("success").inc()
-        return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
+        return logged_in(user, tokens)
 
 
 class LoginPasskeyOptionsView(APIView):
@@ -148,18 +154,11 @@ class LoginPasskeyView(APIView):
     def post(self, request: Request) -> Response:
         # Off, the route is as an unknown one: not even its body is read.
         services.passkey_login_enabled()
-        try:
-            origin = request_origin(request)
+        with counted_login():
             user, tokens = services.user_login_passkey(
-                **validated(LoginPasskeyInput, request),
-                client_ip=origin["client_ip"],
-                user_agent=origin["user_agent"],
+                **validated(LoginPasskeyInput, request), **request_origin(request)
             )
-        except (ApiError, RateLimited) as exc:
-            LOGINS.labels(exc.default_code).inc()
-            raise
-        LOGINS.labels("success").inc()
-        return Response(user_with_tokens(user, tokens), status=status.HTTP_201_CREATED)
+        return logged_in(user, tokens)
 
 
 class UserView(APIView):
