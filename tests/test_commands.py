@@ -39,6 +39,8 @@ def test_the_service_has_the_commands_it_documents():
         "import_seed",
         "kafka_publish",
         "kafka_relay",
+        "mfa_reset",
+        "mfa_rotate_keys",
         "purge_expired",
         "reconcile_storage",
         "rotate_jwt_keys",
