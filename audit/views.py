@@ -19,7 +19,8 @@ class AuditView(APIView):
         },
     )
     def get(self, request: AuthenticatedRequest) -> Response:
-        query = AuditQueryInput(data=request.query_params)
+        # A plain dict: from a QueryDict, DRF would take an empty value (`?until=`) as absent.
+        query = AuditQueryInput(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         filters = dict(query.validated_data)
         page = selectors.entries_for(

@@ -84,6 +84,7 @@ PROBES: dict[str, Callable[[str, Any], Request]] = {
     "data_search": lambda name, value: {"data": {name: value}},
     "data_download": lambda name, value: {"path": f"/user/data/{value}"},
     "data_delete": lambda name, value: {"path": f"/user/data/{value}"},
+    "audit_list": lambda name, value: {"query": {"user_id": value}},
 }
 
 

@@ -434,7 +434,15 @@ def test_get_audit_pages_newest_first_and_filters(user, other_user, admin):
     assert [e["action"] for e in theirs] == ["user.logged_in"]
     assert audit_page(client_for(admin), user_id=2**62).status_code == 404
 
-    for bad in ({"limit": 0}, {"limit": 101}, {"cursor": "nope"}, {"since": "yesterday"}):
+    bad_queries = [
+        {"limit": 0},
+        {"limit": 101},
+        {"cursor": "nope"},
+        {"since": "yesterday"},
+        {"until": ""},
+        {"user_id": ""},
+    ]
+    for bad in bad_queries:
         assert audit_page(client, **bad).status_code == 400, bad
     assert APIClient().get("/user/audit").status_code == 401
 
