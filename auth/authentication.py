@@ -9,6 +9,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from auth.selectors import session_user
 from auth.tokens import AccessToken, verified_tokens
+from restapi.context import actor_set
 from restapi.exceptions import InvalidAccessToken, TokenExpired
 from restapi.pagination import MAX_DB_ID
 
@@ -39,6 +40,14 @@ class JWTAuthentication(SimpleJWTAuthentication):
         if seed_header is None:
             return None
         return b"Bearer " + seed_header.strip().encode("latin-1")
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        authenticated = super().authenticate(request)
+        if authenticated is not None:
+            user = authenticated[0]
+            # The actor of what the request does, for the audit trail.
+            actor_set(actor_id=user.pk, is_admin=bool(getattr(user, "is_admin", False)))
+        return authenticated
 
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:

@@ -20,7 +20,7 @@ from auth.models import LoginThrottle, RateBucket, Session
 from auth.tokens import TokenSubject, access_token_for
 from restapi.exceptions import InvalidAccessToken, InvalidToken
 from restapi.purge import delete_in_batches
-from restapi.signals import announce
+from restapi.signals import announce, audit
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,25 @@ def session_refresh(*, refresh: str) -> Tokens:
     raise InvalidToken()
 
 
+# Revocations that are no part of an announced change (a logout, a password change, a
+# deactivation...): each revoked session is audited on its own, as "session.revoked".
+AUDITED_REVOCATIONS = {"admin", "refresh_token_reuse"}
+
+
 def sessions_revoke(sessions: QuerySet[Session], *, reason: str) -> int:
     """Revokes the active ones of these sessions; every revocation is counted here."""
-    revoked = sessions.filter(revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_reason=reason
-    )
+    active = sessions.filter(revoked_at__isnull=True)
+    if reason not in AUDITED_REVOCATIONS:
+        revoked = active.update(revoked_at=timezone.now(), revoked_reason=reason)
+    else:
+        with transaction.atomic():
+            # Locked, so that each session revoked here is audited once.
+            ended = list(active.select_for_update().values_list("pk", "user_id"))
+            revoked = Session.objects.filter(pk__in=[pk for pk, _ in ended]).update(
+                revoked_at=timezone.now(), revoked_reason=reason
+            )
+            for session_id, user_id in ended:
+                audit(user_id, "session.revoked", session_id=str(session_id), reason=reason)
     SESSIONS_REVOKED.labels(reason).inc(revoked)
     return revoked
 

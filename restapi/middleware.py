@@ -12,7 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
+from restapi.clients import client_ip
 from restapi.codes import ErrorCode
+from restapi.context import REQUEST_CONTEXT, RequestContext, actor_set
 from restapi.errors import (
     bad_request_view,
     error_response,
@@ -95,7 +97,8 @@ class JsonBodyLimitMiddleware:
 
 class RequestIdMiddleware:
     """Takes a sane X-Request-ID from the client (or makes one), returns it, and puts it
-    on every log line of the request (restapi/logformat.py) and in the access log."""
+    on every log line of the request (restapi/logformat.py) and in the access log. It
+    also opens the request's context (restapi/context.py) for the audit trail."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -105,9 +108,17 @@ class RequestIdMiddleware:
         request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
         request.META[REQUEST_ID_META] = request_id
         token = REQUEST_ID.set(request_id)
+        context = REQUEST_CONTEXT.set(
+            RequestContext(
+                client_ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                request_id=request_id,
+            )
+        )
         try:
             response = self.get_response(request)
         finally:
+            REQUEST_CONTEXT.reset(context)
             REQUEST_ID.reset(token)
         response["X-Request-ID"] = request_id
         return response
@@ -140,3 +151,13 @@ class AdminAuthenticationMiddleware(AdminPathsOnly, AuthenticationMiddleware):
 
 class AdminMessageMiddleware(AdminPathsOnly, MessageMiddleware):
     pass
+
+
+class AdminActorMiddleware(AdminPathsOnly):
+    """Names the admin site's logged-in user as the request's actor, for the audit trail
+    of what they do there (the API's actor is set by its JWT authentication)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        user = request.user
+        if user.is_authenticated:
+            actor_set(actor_id=user.pk, is_admin=bool(getattr(user, "is_admin", False)))

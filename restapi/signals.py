@@ -1,7 +1,8 @@
 """What the apps announce about users, for what a model's own post_save cannot tell (a
 login, a password change, a read). They are defined here, below every app, so that any
-app can announce; kafka_events turns each into one outbox row, in the transaction of the
-change, so a rolled-back change announces nothing. Announcements are made from services
+app can announce; kafka_events turns each into one outbox row, and audit each user event
+into one audit entry, in the transaction of the change, so a rolled-back change announces
+nothing. Announcements are made from services
 (and selectors, for reads), never from views."""
 
 from typing import Any
@@ -15,6 +16,9 @@ user_event = Signal()
 users_event = Signal()
 # Reads (user.read, user.searched, user.data.searched): published best effort, no outbox.
 user_read = Signal()
+# kwargs: user_id, action, details. For the audit trail only (the audit app records it),
+# for what is security-relevant but no user event: an app below audit tells it this way.
+audited = Signal()
 
 
 def announce(user: Model, event_type: str, **data: Any) -> None:
@@ -29,3 +33,9 @@ def announce_each(users: list[Any], event_type: str) -> None:
 
 def announce_read(user: Model, event_type: str, **data: Any) -> None:
     user_read.send(sender=type(user), user=user, event_type=event_type, data=data)
+
+
+def audit(user_id: int, action: str, **details: Any) -> None:
+    """An audit entry about this user (e.g. "session.revoked"), in the current transaction.
+    Every user event is audited already: this is for what announces none."""
+    audited.send(sender=None, user_id=user_id, action=action, details=details)

@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("users.urls")),
     path("", include("auth.urls")),
     path("", include("mfa.urls")),
+    path("", include("audit.urls")),
     path("", include("userdata.urls")),
     path("", include("kafka_events.urls")),
     # Anything else is a JSON 404, in DEBUG too.

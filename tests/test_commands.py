@@ -18,7 +18,7 @@ from tests.fixtures.storage import S3_BUCKET, S3_CREDENTIALS
 from tests.helpers import BASE_DIR, free_port
 from tests.userdata.hung_storage import SilentEndpoint
 
-APPS = {"users", "auth", "userdata", "kafka_events"}
+APPS = {"auth", "mfa", "audit", "users", "userdata", "kafka_events"}
 COMMANDS = sorted(name for name, app in get_commands().items() if app in APPS)
 
 

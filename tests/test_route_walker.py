@@ -90,6 +90,7 @@ PROBES: dict[str, Callable[[str, Any], Request]] = {
         "data": {"name": "renamed"},
     },
     "mfa_passkey_delete": lambda name, value: {"path": f"/user/mfa/passkeys/{value}"},
+    "audit_list": lambda name, value: {"query": {"user_id": value}},
 }
 
 

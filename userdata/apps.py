@@ -17,5 +17,6 @@ class UserdataConfig(AppConfig):
 
     def ready(self) -> None:
         from restapi.lifecycle import worker_started
+        from userdata import receivers  # noqa: F401  (audits uploads and deletions)
 
         worker_started.connect(_storage_warm, dispatch_uid="userdata.storage_warm")

@@ -46,6 +46,7 @@ SHOWN_FIELDS = (
     "imported_at",
     "created_at",
     "updated_at",
+    "audit_trail",
 )
 
 
@@ -186,6 +187,11 @@ class UserAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at r
                 summary = "Hash in an unknown format (not shown)"
         link = reverse("admin:users_user_password", args=[user.pk])
         return format_html('{} &middot; <a href="{}">Set a new password</a>', summary, link)
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, user: User) -> str:
+        link = reverse("admin:audit_auditentry_changelist") + f"?subject_id={user.pk}"
+        return format_html('<a href="{}">Entries about this user</a>', link)
 
     def get_urls(self) -> list[URLPattern]:
         password = path(

@@ -1,5 +1,6 @@
 """Settings, split by concern; every value comes from the environment (see README)."""
 
+from .audit import *
 from .base import *
 from .database import *
 from .email import *

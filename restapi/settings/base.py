@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "users",
     "auth",
     "mfa",
+    "audit",
     "userdata",
     "kafka_events",
 ]
@@ -46,6 +47,7 @@ MIDDLEWARE = [
     "restapi.middleware.AdminSessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "restapi.middleware.AdminAuthenticationMiddleware",
+    "restapi.middleware.AdminActorMiddleware",
     "restapi.middleware.AdminMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

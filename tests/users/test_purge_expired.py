@@ -24,7 +24,9 @@ def test_purge_deletes_in_batches_and_reports_progress_without_a_terminal(monkey
     RateBucket.objects.create(key="idle", tokens=1, updated_at=0)
     out, err = io.StringIO(), io.StringIO()
     call_command("purge_expired", stdout=out, stderr=err)
-    assert out.getvalue() == ("Deleted 0 tokens, 0 sessions, 5 login counters, 1 rate buckets\n")
+    assert out.getvalue() == (
+        "Deleted 0 tokens, 0 sessions, 5 login counters, 1 rate buckets, 0 audit entries\n"
+    )
     progress = [line.split(" (")[0] for line in err.getvalue().splitlines()]
     assert progress == [
         "Deleting login counters: 2",

@@ -1,0 +1,76 @@
+"""Writes on the audit trail: an entry, in the caller's transaction, and the purge."""
+
+import ipaddress
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from audit.models import ActorKind, AuditEntry
+from restapi.context import REQUEST_CONTEXT, RequestContext
+from restapi.purge import delete_in_batches
+
+# What an entry may keep of an action's details: ids, names and what changed, never a
+# value that could be a secret (a password, a token, a code, a hash). Anything else an
+# announcement carries is dropped.
+DETAIL_FIELDS = {
+    "changes",
+    "method",
+    "reason",
+    "session_id",
+    "passkey_id",
+    "name",
+    "data_id",
+    "filename",
+    "via",
+}
+# Actions that a request without an authenticated user does without proving to be the
+# subject: their actor is unknown. Any other such request proved it (a right password, a
+# link or a code from the user's mailbox): its actor is the subject.
+UNPROVEN_ACTIONS = {
+    "user.login_failed",
+    "user.login_mfa_failed",
+    "user.password_reset_requested",
+    "session.revoked",  # by a replayed refresh token, when no admin did it
+}
+
+
+def _actor(context: RequestContext | None, subject_id: int, action: str) -> tuple[int | None, str]:
+    if context is None:
+        return None, ActorKind.SYSTEM
+    if context.actor_id is None:
+        if action in UNPROVEN_ACTIONS:
+            return None, ActorKind.ANONYMOUS
+        return subject_id, ActorKind.USER
+    if context.actor_id != subject_id and context.actor_is_admin:
+        return context.actor_id, ActorKind.ADMIN
+    return context.actor_id, ActorKind.USER
+
+
+def _ip(value: str) -> str | None:
+    """The client's address if it is one (a proxy's header may hold anything)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def entry_add(*, user_id: int, action: str, details: dict[str, Any]) -> AuditEntry:
+    """An entry about this user, by the current request's actor (restapi/context.py)."""
+    context = REQUEST_CONTEXT.get()
+    actor_id, actor_kind = _actor(context, user_id, action)
+    return AuditEntry.objects.create(
+        user_id=user_id,
+        subject_id=user_id,
+        action=action,
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        client_ip=_ip(context.client_ip) if context else None,
+        user_agent=context.user_agent[:256] if context else "",
+        request_id=context.request_id if context else "",
+        details={key: value for key, value in details.items() if key in DETAIL_FIELDS},
+    )
+
+
+def audit_purge(*, occurred_before: datetime) -> Iterator[int]:
+    """Deletes entries older than the retention (batch counts, as they go)."""
+    return delete_in_batches(AuditEntry.objects.filter(occurred_at__lt=occurred_before))
