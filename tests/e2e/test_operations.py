@@ -68,25 +68,22 @@ def rss_kib(pid: int) -> int:
     return int(status.split("VmRSS:")[1].split()[0])
 
 
-def test_password_hashing_leaves_no_memory_behind_in_the_workers(new_server):
+def test_password_hashing_leaves_no_memory_behind_in_the_workers(server):
     """argon2's 19 MiB per hash, in every request thread: given back after each hash
     (restapi/memory.py), not kept by each thread's malloc arena."""
     emails = [f"memory-{number}@example.com" for number in range(8)]
-    # Every client may wait for a hashing slot: this measures memory, not shedding (a
-    # login over PASSWORD_HASH_MAX_WAITING is a 503, tested in tests/auth/test_ratelimit.py).
-    with new_server(PASSWORD_HASH_MAX_WAITING=str(len(emails))) as server:
-        for email in emails:
-            server.register(email)
-        before = {pid: rss_kib(pid) for pid in server.worker_pids()}
+    for email in emails:
+        server.register(email)
+    before = {pid: rss_kib(pid) for pid in server.worker_pids()}
 
-        def six_logins(email: str) -> None:
-            with server.session() as http:
-                for _ in range(6):
-                    assert server.login(email, http=http).status_code == 201
+    def six_logins(email: str) -> None:
+        with server.session() as http:
+            for _ in range(6):
+                assert server.login(email, http=http).status_code == 201
 
-        with ThreadPoolExecutor(len(emails)) as clients:
-            list(clients.map(six_logins, emails))
-        growth = {pid: (rss_kib(pid) - kib) // 1024 for pid, kib in before.items()}
+    with ThreadPoolExecutor(len(emails)) as clients:
+        list(clients.map(six_logins, emails))
+    growth = {pid: (rss_kib(pid) - kib) // 1024 for pid, kib in before.items()}
     print(f"\nworker RSS growth after 48 logins: {growth} MiB")
     assert max(growth.values()) < 40
 
