@@ -19,6 +19,9 @@ user_read = Signal()
 # kwargs: user_id, action, details. For the audit trail only (the audit app records it),
 # for what is security-relevant but no user event: an app below audit tells it this way.
 audited = Signal()
+# kwargs: user_id. Sent in the transaction that deletes an erased user's row (privacy's
+# erasure): kafka_events publishes user.erased and a tombstone for the user's key there.
+user_erased = Signal()
 
 
 def announce(user: Model, event_type: str, **data: Any) -> None:
@@ -39,3 +42,8 @@ def audit(user_id: int, action: str, **details: Any) -> None:
     """An audit entry about this user (e.g. "session.revoked"), in the current transaction.
     Every user event is audited already: this is for what announces none."""
     audited.send(sender=None, user_id=user_id, action=action, details=details)
+
+
+def announce_erased(user_id: int) -> None:
+    """The user's row is being deleted for good: only the id is left to announce."""
+    user_erased.send(sender=None, user_id=user_id)
