@@ -84,6 +84,11 @@ def files_stored_before(*, cutoff: datetime, prefix: str) -> Iterator[UserFile]:
     return rows.only("pk", "key").iterator(chunk_size=10_000)
 
 
+def files_of_user(*, user_id: int) -> list[UserFile]:
+    """Every file of the user, oldest first (an export)."""
+    return list(UserFile.objects.filter(user_id=user_id).order_by("pk"))
+
+
 def file_get(*, data_id: int) -> UserFile | None:
     """For operators (manage.py): any file by id, no actor check."""
     return UserFile.objects.filter(pk=data_id).first()

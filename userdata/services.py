@@ -27,11 +27,31 @@ from users.models import User
 logger = logging.getLogger(__name__)
 
 
+def user_prefix(user_id: int) -> str:
+    """Where every object of the user is stored: their files and their exports."""
+    folder = f"{user_id}/"
+    return f"{settings.S3_DATA_PREFIX}/{folder}" if settings.S3_DATA_PREFIX else folder
+
+
 def object_key(user_id: int) -> str:
     """Made by the server, never from the client's filename."""
     day = timezone.now().strftime("%Y/%m/%d")
-    key = f"{user_id}/{day}/{uuid.uuid4().hex}"
-    return f"{settings.S3_DATA_PREFIX}/{key}" if settings.S3_DATA_PREFIX else key
+    return f"{user_prefix(user_id)}{day}/{uuid.uuid4().hex}"
+
+
+# A user's exports (privacy's archives) are kept beside their files, in this folder.
+EXPORTS_FOLDER = "exports"
+
+
+def export_key(user_id: int, export_id: uuid.UUID) -> str:
+    return f"{user_prefix(user_id)}{EXPORTS_FOLDER}/{export_id}.zip"
+
+
+def is_export_key(key: str) -> bool:
+    """Whether the key is an export's, which has no file row (reconcile_storage)."""
+    folder = key.removeprefix(f"{settings.S3_DATA_PREFIX}/") if settings.S3_DATA_PREFIX else key
+    parts = folder.split("/")
+    return len(parts) == 3 and parts[1] == EXPORTS_FOLDER
 
 
 def _stored_bytes(owner: User) -> int:
@@ -162,3 +182,19 @@ def file_download(*, record: UserFile, disposition: str) -> storage.Chunks | str
 def files_without_object_delete(*, data_ids: list[int]) -> None:
     """Deletes the rows of files whose object is gone (reconcile_storage --delete)."""
     UserFile.objects.filter(pk__in=data_ids).delete()
+
+
+def files_erase_batch(*, user_id: int, limit: int) -> int:
+    """For an erasure: deletes up to `limit` of the user's files and returns how many.
+    Objects go first, so that a crash in between leaves the rows to find them by (the next
+    batch deletes them again, which is no error). The rows go without an event or an audit
+    entry each (_raw_delete sends no post_delete): user.erased stands for all of them.
+    Raises StorageError, and then deletes no row."""
+    rows = list(
+        UserFile.objects.filter(user_id=user_id).order_by("pk").values_list("pk", "key")[:limit]
+    )
+    if not rows:
+        return 0
+    storage.delete_keys([key for _, key in rows])
+    UserFile.objects.filter(pk__in=[pk for pk, _ in rows])._raw_delete(UserFile.objects.db)
+    return len(rows)

@@ -89,15 +89,22 @@ def _body_error(exc: OSError) -> BodyError:
     return BodyIncomplete(str(exc))
 
 
+class Source(Protocol):
+    """What bytes to store are read from: a request body, a file, a pipe."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class HashingReader(io.RawIOBase):
-    """Reads exactly `length` bytes through from a stream, hashing and counting.
+    """Reads exactly `length` bytes through from a stream (or, with None, all of it),
+    hashing and counting.
 
     A failed read, or an end before `length`, raises a BodyError here, in whichever thread
     reads (s3transfer's own, which re-raise it to the caller): so a short body is never
     stored, and a sender's failure is never taken for storage's.
     """
 
-    def __init__(self, stream: BinaryIO, length: int) -> None:
+    def __init__(self, stream: Source, length: int | None) -> None:
         self.stream, self.length = stream, length
         self.size, self.digest = 0, hashlib.sha256()
         # Whether storage has already failed this upload: then the rest is not read.
@@ -115,6 +122,9 @@ class HashingReader(io.RawIOBase):
         except OSError as exc:
             raise _body_error(exc) from exc
         self.size += len(data)
+        if self.length is None:
+            self.digest.update(data)
+            return data
         if self.size > self.length:
             raise TooLarge()
         if wanted and not data and self.size < self.length:
@@ -209,6 +219,8 @@ class Backend(Protocol):
     def put(self, key: str, reader: HashingReader, content_type: str) -> None: ...
     def open(self, key: str) -> tuple[Iterator[bytes], Any]: ...
     def delete(self, key: str) -> None: ...
+    def delete_many(self, keys: list[str]) -> None: ...
+    def prune(self, prefix: str) -> None: ...
     def keys(self, prefix: str) -> Iterator[tuple[str, datetime]]: ...
     def incomplete_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime]]: ...
     def abort_upload(self, key: str, upload_id: str) -> None: ...
@@ -308,6 +320,22 @@ class S3Backend:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def delete_many(self, keys: list[str]) -> None:
+        """At most DELETE_BATCH keys, in one call; deleting a missing key is no error."""
+        answer = self.client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+        )
+        if errors := answer.get("Errors"):
+            first = errors[0]
+            raise StorageError(
+                f"{len(errors)} of {len(keys)} objects not deleted, e.g. {first.get('Key')}: "
+                f"{first.get('Code')} {first.get('Message')}"
+            )
+
+    def prune(self, prefix: str) -> None:
+        """S3 has no folders to leave behind."""
+
     def keys(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
@@ -379,6 +407,22 @@ class LocalBackend:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self.delete(key)
+
+    def prune(self, prefix: str) -> None:
+        """Removes the folders left empty under the prefix, and the prefix's own (a user's
+        folder is named by their id)."""
+        base = self._path(prefix)
+        if not base.is_dir():
+            return
+        # Deepest first, so that a folder whose subfolders were all empty goes too.
+        folders = sorted((path for path in base.rglob("*") if path.is_dir()), reverse=True)
+        for folder in [*folders, base]:
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
     def _files(self, prefix: str, *, partial: bool) -> Iterator[tuple[Path, datetime]]:
         base = self._path(prefix) if prefix else self.root
@@ -464,25 +508,97 @@ def upload_bytes(key: str, data: bytes, *, content_type: str) -> Stored:
     return upload_stream(key, io.BytesIO(data), content_type=content_type, length=len(data))
 
 
+def _open(key: str) -> tuple[Iterator[bytes], Any]:
+    try:
+        return backend().open(key)
+    except FileNotFoundError as exc:
+        raise Missing(str(exc)) from exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise Missing(str(exc)) from exc
+        raise StorageError(str(exc)) from exc
+    except (BotoCoreError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+
+
 def download_chunks(key: str) -> Chunks:
     """Opens the object now (so a missing or unreachable one fails before any byte is sent).
     The transfer slot it takes is held until the Chunks are closed."""
     release = _take_slot()
     try:
-        try:
-            chunks, resource = backend().open(key)
-        except FileNotFoundError as exc:
-            raise Missing(str(exc)) from exc
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise Missing(str(exc)) from exc
-            raise StorageError(str(exc)) from exc
-        except (BotoCoreError, OSError) as exc:
-            raise StorageError(str(exc)) from exc
+        chunks, resource = _open(key)
     except BaseException:
         release()
         raise
     return Chunks(chunks, resource, release)
+
+
+# Background jobs (an export, an erasure) run on threads of their own: they take no
+# transfer slot, which bound what storage can hold of the request threads.
+
+
+@contextmanager
+def object_chunks(key: str) -> Iterator[Iterator[bytes]]:
+    """An object's bytes, a chunk at a time, read as they are asked for."""
+    chunks, resource = _open(key)
+    try:
+        yield _storage_errors(chunks)
+    finally:
+        resource.close()
+
+
+def _storage_errors(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except (BotoCoreError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+
+
+def upload_unsized(key: str, stream: Source, *, content_type: str) -> Stored:
+    """Streams everything `stream` gives, to its end, to storage (an archive being made)."""
+    reader = HashingReader(stream, None)
+    try:
+        backend().put(key, reader, content_type)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+    return reader.stored(key)
+
+
+# Keys per DeleteObjects call: S3's limit.
+DELETE_BATCH = 1000
+
+
+def delete_keys(keys: list[str]) -> None:
+    """Deletes these objects (missing ones are no error), DELETE_BATCH keys per call."""
+    store = backend()
+    try:
+        for start in range(0, len(keys), DELETE_BATCH):
+            store.delete_many(keys[start : start + DELETE_BATCH])
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+
+
+def delete_prefix(prefix: str) -> int:
+    """Deletes every object and incomplete upload under the prefix (which should end with
+    "/"), and what a local directory keeps of it; returns how many objects there were."""
+    store = backend()
+    deleted = 0
+    try:
+        for upload_key, upload_id, _ in list(store.incomplete_uploads(prefix)):
+            store.abort_upload(upload_key, upload_id)
+        batch: list[str] = []
+        for key, _ in store.keys(prefix):
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                store.delete_many(batch)
+                deleted, batch = deleted + len(batch), []
+        if batch:
+            store.delete_many(batch)
+            deleted += len(batch)
+        store.prune(prefix)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+    return deleted
 
 
 def presigned_url(key: str, *, filename_header: str, content_type: str) -> str | None:

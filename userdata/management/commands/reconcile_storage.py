@@ -10,7 +10,7 @@ from django.utils import timezone
 from restapi.commands import EXIT_UNAVAILABLE, ServiceCommand, non_negative_int
 from userdata import storage
 from userdata.selectors import file_keys, files_outside_prefix_count, files_stored_before
-from userdata.services import files_without_object_delete
+from userdata.services import files_without_object_delete, is_export_key
 
 # What the backend raises when storage fails: this command calls it directly (listing,
 # aborting), where userdata.storage's own functions would turn these into StorageError.
@@ -61,8 +61,11 @@ class Command(ServiceCommand):
         cutoff = timezone.now() - timedelta(minutes=grace_minutes)
         stored = dict(self._counted("Listing stored objects", backend.keys(prefix)))
         known = set(self._counted("Reading file rows", file_keys()))
+        # Exports have no file row: their own expiry deletes them (privacy).
         orphan_objects = [
-            k for k, modified in stored.items() if k not in known and modified < cutoff
+            k
+            for k, modified in stored.items()
+            if k not in known and modified < cutoff and not is_export_key(k)
         ]
         # Only rows whose object would be in that listing: a file imported from the Rust
         # service keeps its object where that service put it, outside the prefix, and
