@@ -16,10 +16,15 @@ class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
     def update(self, **kwargs: Any) -> int:
         raise TypeError("The audit trail is append-only")
 
+    def pseudonymise(self, **kwargs: Any) -> int:
+        """The one change an entry may see: an erasure replacing who it was about or by."""
+        return super().update(**kwargs)
+
 
 class AuditEntry(models.Model):
     """One security-relevant action on a user's account. Append-only: rows are written
-    in the action's transaction and never changed; only the retention purge deletes them.
+    in the action's transaction and never changed, but by an erasure's pseudonymisation;
+    only the retention purge deletes them.
     `details` holds only fields named in audit.services.DETAIL_FIELDS, never a secret."""
 
     # The subject as a row to join (the admin's pages), and as a plain id that outlives it:

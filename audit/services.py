@@ -22,6 +22,7 @@ DETAIL_FIELDS = {
     "data_id",
     "filename",
     "via",
+    "export_id",
 }
 # Actions that a request without an authenticated user does without proving to be the
 # subject: their actor is unknown. Any other such request proved it (a right password, a
@@ -69,6 +70,26 @@ def entry_add(*, user_id: int, action: str, details: dict[str, Any]) -> AuditEnt
         request_id=context.request_id if context else "",
         details={key: value for key, value in details.items() if key in DETAIL_FIELDS},
     )
+
+
+# What an erasure removes from the details of the user's entries: names the user chose.
+PERSONAL_DETAILS = ("filename", "name")
+
+
+def audit_pseudonymise(*, user_id: int, pseudonym: int) -> None:
+    """An erasure: the entries about the user, and those of what they did to others (as an
+    admin), keep what was done and when, but no longer who: the user's id becomes the
+    pseudonym, and the client's address and agent and the request id (which leads to the
+    logs) are cleared."""
+    anonymous = {"client_ip": None, "user_agent": "", "request_id": ""}
+    about = AuditEntry.objects.filter(subject_id=user_id)
+    for entry in about.filter(details__has_any_keys=list(PERSONAL_DETAILS)).only("details"):
+        kept = {k: v for k, v in entry.details.items() if k not in PERSONAL_DETAILS}
+        AuditEntry.objects.filter(pk=entry.pk).pseudonymise(details=kept)
+    by_them = AuditEntry.objects.filter(actor_id=user_id)
+    by_them.exclude(subject_id=user_id).pseudonymise(actor_id=pseudonym, **anonymous)
+    by_them.pseudonymise(actor_id=pseudonym)
+    about.pseudonymise(user=None, subject_id=pseudonym, **anonymous)
 
 
 def audit_purge(*, occurred_before: datetime) -> Iterator[int]:

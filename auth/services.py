@@ -17,6 +17,7 @@ from django.utils.crypto import salted_hmac
 
 from auth.metrics import SESSIONS_REVOKED, TOKENS_ISSUED
 from auth.models import LoginThrottle, RateBucket, Session
+from auth.ratelimit import account_key
 from auth.tokens import TokenSubject, access_token_for
 from restapi.exceptions import InvalidAccessToken, InvalidToken
 from restapi.purge import delete_in_batches
@@ -188,3 +189,14 @@ def login_counters_idle_purge(*, idle_since: float) -> Iterator[int]:
 
 def rate_buckets_idle_purge(*, idle_since: float) -> Iterator[int]:
     return delete_in_batches(RateBucket.objects.filter(updated_at__lt=idle_since))
+
+
+# The rate limits counted per account (settings.RATE_LIMITS), keyed by the user's id.
+ACCOUNT_RATE_LIMITS = ("email_change_account", "export_account")
+
+
+def account_counters_forget(*, user_id: int, emails: list[str]) -> None:
+    """An erasure: the brute-force counters of the user's addresses and their per-account
+    rate buckets go with them."""
+    LoginThrottle.objects.filter(key__in=[account_key(email) for email in emails]).delete()
+    RateBucket.objects.filter(key__in=[f"{a}:{user_id}" for a in ACCOUNT_RATE_LIMITS]).delete()

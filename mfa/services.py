@@ -203,13 +203,18 @@ def totp_confirm(*, user: AbstractBaseUser, code: str) -> list[str]:
     return codes
 
 
-def step_up_check(*, user: AbstractBaseUser, auth_time: int | None) -> None:
-    """For a user with a second factor, a sensitive change needs an authentication not
-    older than MFA_STEP_UP_SECONDS (the access token's auth_time)."""
-    if not has_factor(user=user):
-        return
+def recent_authentication_check(*, auth_time: int | None) -> None:
+    """An authentication (the access token's auth_time, which a refresh keeps) not older
+    than MFA_STEP_UP_SECONDS, for any user: what reads or ends everything (an export, an
+    erasure) needs it, so a stolen refresh token cannot do it."""
     if auth_time is None or time.time() - auth_time > settings.MFA_STEP_UP_SECONDS:
         raise StepUpRequired()
+
+
+def step_up_check(*, user: AbstractBaseUser, auth_time: int | None) -> None:
+    """For a user with a second factor, a sensitive change needs a recent authentication."""
+    if has_factor(user=user):
+        recent_authentication_check(auth_time=auth_time)
 
 
 def totp_disable(

@@ -345,8 +345,12 @@ def user_register(
         return user, session_start(user=user, client_ip=client_ip, user_agent=user_agent)
 
 
-def _check_current_password(user: User, current_password: str | None, client_ip: str) -> None:
-    message = {"current_password": ["Give your current password to change email or password."]}
+def current_password_check(
+    *, user: User, current_password: str | None, client_ip: str, doing: str
+) -> None:
+    """The user's own password, given again for a sensitive change (a 400 if it is not
+    given or wrong; checked, and throttled, as a login is)."""
+    message = {"current_password": [f"Give your current password to {doing}."]}
     if not current_password:
         raise ValidationError(message)
     try:
@@ -415,7 +419,12 @@ def user_update(
         raise Forbidden(detail="Only an admin can change state or role.")
     if (email is not None or password is not None) and by_owner:
         mfa_services.step_up_check(user=user, auth_time=auth_time)
-        _check_current_password(user, current_password, client_ip)
+        current_password_check(
+            user=user,
+            current_password=current_password,
+            client_ip=client_ip,
+            doing="change email or password",
+        )
     if email is not None:
         email = _normalized(email)
         if by_owner and email != user.email:
@@ -479,15 +488,17 @@ def user_deactivate(*, actor: User, user: User, auth_time: int | None = None) ->
     factor) or an admin's soft delete."""
     if actor.pk == user.pk:
         mfa_services.step_up_check(user=user, auth_time=auth_time)
-    return _deactivate(user)
+    return user_deactivate_unchecked(user=user)
 
 
 @transaction.atomic
-def _deactivate(user: User) -> User:
+def user_deactivate_unchecked(*, user: User) -> User:
+    """No actor check: for callers that made their own (an erasure's request). Deactivated
+    already: no write and no event."""
     user = _locked(user)
-    _state_set(user, UserState.DEACTIVATED)
-    _save(user, ["state"])
-    announce(user, "user.deactivated")
+    if _state_set(user, UserState.DEACTIVATED):
+        _save(user, ["state"])
+        announce(user, "user.deactivated")
     return user
 
 
