@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     STEP_UP_REQUIRED = "step_up_required"
     MFA_ALREADY_ENABLED = "mfa_already_enabled"
     MFA_NOT_ENABLED = "mfa_not_enabled"
+    EXPORT_FAILED = "export_failed"
     CSRF_FAILED = "csrf_failed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -180,3 +180,11 @@ class MfaNotEnabled(ApiError):
     status_code = status.HTTP_409_CONFLICT
     default_code = ErrorCode.MFA_NOT_ENABLED
     default_detail = "No such second factor is set up."
+
+
+class ExportFailed(ApiError):
+    """Storage failed every attempt at the archive (USER_EXPORT_MAX_ATTEMPTS)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = ErrorCode.EXPORT_FAILED
+    default_detail = "This export could not be made: ask for a new one."

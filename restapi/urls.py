@@ -43,6 +43,7 @@ urlpatterns = [
     path("", include("mfa.urls")),
     path("", include("audit.urls")),
     path("", include("userdata.urls")),
+    path("", include("privacy.urls")),
     path("", include("kafka_events.urls")),
     # Anything else is a JSON 404, in DEBUG too.
     re_path(r"^", not_found_view),

@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest first: a package may import only those before it. restapi/ is the base and
 # imports no app.
-LAYERS = ["restapi", "auth", "mfa", "audit", "users", "userdata", "kafka_events"]
+LAYERS = ["restapi", "auth", "mfa", "audit", "users", "userdata", "privacy", "kafka_events"]
 
 
 def imports(source: str) -> list[tuple[int, str, list[str]]]:

@@ -232,7 +232,7 @@ def test_each_security_requirement_is_listed_once(spec):
         assert len(jwt_requirements) <= 1, (method, template)
         secured += len(jwt_requirements)
     # Every JWT route and the resend's optional JWT.
-    assert secured == 26
+    assert secured == 29
 
 
 def test_implied_statuses_are_documented_everywhere(spec):
@@ -350,6 +350,7 @@ def test_every_operation_answers_only_what_it_documents(spec, user, admin, setti
             template.replace("{user_id}", str(user.pk))
             .replace("{data_id}", "1")
             .replace("{session_id}", str(uuid.uuid4()))
+            .replace("{export_id}", str(uuid.uuid4()))
             .replace("{passkey_id}", "1")
             .replace("{event_type}", "user.created")
             .replace("{version}", "1")

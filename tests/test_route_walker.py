@@ -22,14 +22,14 @@ from rest_framework.test import APIClient
 
 from kafka_events.models import OutboxEvent
 from mfa.models import Passkey
-from tests.helpers import client_for, file_row, tokens_for
-from userdata.models import UserFile
+from privacy.models import Export
+from tests.helpers import PASSWORD, client_for, file_row, tokens_for
 from users.models import TokenPurpose, User
 from users.onetime import token_issue
 
 pytestmark = pytest.mark.django_db
 
-ID_NAMES = {"user_id", "data_id", "session_id", "passkey_id", "u", "user-id"}
+ID_NAMES = {"user_id", "data_id", "session_id", "passkey_id", "export_id", "u", "user-id"}
 MISSING_ID = 2**62
 
 
@@ -91,6 +91,8 @@ PROBES: dict[str, Callable[[str, Any], Request]] = {
     },
     "mfa_passkey_delete": lambda name, value: {"path": f"/user/mfa/passkeys/{value}"},
     "audit_list": lambda name, value: {"query": {"user_id": value}},
+    "export_get": lambda name, value: {"path": f"/user/export/{value}"},
+    "user_erase": lambda name, value: {"data": {"user_id": value, "current_password": PASSWORD}},
 }
 
 
@@ -156,15 +158,12 @@ def call(client: APIClient, method: str, path: str, request: Request) -> Any:
     return getattr(client, method)(target, request.get("data"), format="json")
 
 
-def victim_value(
-    name: str, victim: Any, victim_file: UserFile, victim_session: str, victim_passkey: Passkey
-) -> Any:
-    ids = {"data_id": victim_file.pk, "session_id": victim_session, "passkey_id": victim_passkey.pk}
+def victim_value(name: str, victim: Any, ids: dict[str, Any]) -> Any:
     return ids.get(name, victim.pk)
 
 
 def missing_value(name: str) -> Any:
-    return str(uuid.uuid4()) if name == "session_id" else MISSING_ID
+    return str(uuid.uuid4()) if name in ("session_id", "export_id") else MISSING_ID
 
 
 def test_another_users_ids_are_answered_as_missing_ones_and_change_nothing(
@@ -182,6 +181,13 @@ def test_another_users_ids_are_answered_as_missing_ones_and_change_nothing(
     victim_passkey = Passkey.objects.create(
         user=other_user, credential_id=b"walker", public_key=b"key", name="theirs"
     )
+    victim_export = Export.objects.create(user=other_user, key="walker/export.zip")
+    victim_ids = {
+        "data_id": victim_file.pk,
+        "session_id": victim_session,
+        "passkey_id": victim_passkey.pk,
+        "export_id": victim_export.pk,
+    }
     # Live one-time tokens, so that a guess that counted against them would show.
     token_issue(user=other_user, purpose=TokenPurpose.VERIFY_EMAIL)
     token_issue(user=other_user, purpose=TokenPurpose.PASSWORD_RESET)
@@ -196,10 +202,7 @@ def test_another_users_ids_are_answered_as_missing_ones_and_change_nothing(
                 attacker,
                 method,
                 path,
-                probe(
-                    name,
-                    victim_value(name, other_user, victim_file, victim_session, victim_passkey),
-                ),
+                probe(name, victim_value(name, other_user, victim_ids)),
             )
             assert snapshot(other_user) == before, (
                 f"{operation_id} changed the other user's rows through {name}"

@@ -6,6 +6,7 @@ from .database import *
 from .email import *
 from .kafka import *
 from .mfa import *
+from .privacy import *
 from .production import check_production_settings
 from .storage import *
 from .tokens import *

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "mfa",
     "audit",
     "userdata",
+    "privacy",
     "kafka_events",
 ]
 

@@ -51,4 +51,6 @@ RATE_LIMITS = {
     # An owner's email changes, per client IP and per account.
     "email_change": env_str("RATE_LIMIT_EMAIL_CHANGE", "10/3600"),
     "email_change_account": env_str("RATE_LIMIT_EMAIL_CHANGE_ACCOUNT", "5/3600"),
+    # Data exports, per account: each reads and stores everything the user has.
+    "export_account": env_str("RATE_LIMIT_EXPORT_ACCOUNT", "3/3600"),
 }
