@@ -44,7 +44,7 @@ def outbox_add(
     topic: str,
     key: str | None,
     event_type: str,
-    value: str,
+    value: str | None,
     headers: list[list[str]],
     event_id: uuid.UUID,
     wake: bool = True,
@@ -105,3 +105,8 @@ def user_events_add(*, event_type: str, events: list[tuple[int, dict[str, Any]]]
             headers = json.dumps(event_headers(event_id, event_type))
             copy.write_row((event_id, topic, key, key, event_type, value, headers, now, 0, now, ""))
     transaction.on_commit(publisher.wake)
+
+
+# The event_type of a tombstone row: a message with the user's key and no value, which
+# tells a compacted topic to forget every earlier message of that key.
+TOMBSTONE = "tombstone"
