@@ -8,7 +8,9 @@ class OutboxEvent(models.Model):
     """A message to publish, written in the transaction of the change it announces.
 
     Rows are published in id order per `order_key` (the Kafka key, or the event id for
-    a message without one) and marked sent only from the broker's delivery report.
+    a message without one) and marked sent only from the broker's delivery report. A NULL
+    `value` is a tombstone: Kafka gets a message without a value, which a compacted topic
+    keeps as "this key is gone" (an erased user's last message).
     """
 
     event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
@@ -16,7 +18,7 @@ class OutboxEvent(models.Model):
     key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     order_key = models.CharField(max_length=255)
     event_type = models.CharField(max_length=64)
-    value = models.TextField()
+    value = models.TextField(null=True)  # noqa: DJ001  (NULL is a tombstone, "" a message)
     headers = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from kafka_events.contract import schema_version
 from kafka_events.models import OutboxEvent
-from kafka_events.payloads import utc_iso
+from kafka_events.payloads import erased_payload, utc_iso
 from kafka_events.producer import publisher
 
 
@@ -44,7 +44,7 @@ def outbox_add(
     topic: str,
     key: str | None,
     event_type: str,
-    value: str,
+    value: str | None,
     headers: list[list[str]],
     event_id: uuid.UUID,
     wake: bool = True,
@@ -105,3 +105,37 @@ def user_events_add(*, event_type: str, events: list[tuple[int, dict[str, Any]]]
             headers = json.dumps(event_headers(event_id, event_type))
             copy.write_row((event_id, topic, key, key, event_type, value, headers, now, 0, now, ""))
     transaction.on_commit(publisher.wake)
+
+
+# The event_type of a tombstone row: a message with the user's key and no value, which
+# tells a compacted topic to forget every earlier message of that key.
+TOMBSTONE = "tombstone"
+
+
+def user_erased_add(*, user_id: int) -> None:
+    """An erased user, in the transaction that deletes their row: user.erased, then a
+    tombstone for their key (rows of a key are published in id order, so it comes last).
+
+    The user's sent rows are deleted first: they hold the email and the rest of the
+    UserShape until their purge. The unsent ones stay, to go out in order before
+    user.erased (a consumer learns what happened up to the erasure, then that it was
+    erased)."""
+    key = f"user-{user_id}"
+    # By key alone: rows from before a change of KAFKA_USER_EVENTS_TOPIC hold the email too.
+    # No index on key for this: erasures are rare, and the outbox keeps only
+    # KAFKA_OUTBOX_RETENTION_HOURS of sent rows.
+    OutboxEvent.objects.filter(key=key).exclude(sent_at=None).delete()
+    user_event_add(user_id=user_id, event_type="user.erased", data=erased_payload(user_id=user_id))
+    event_id = uuid.uuid4()
+    outbox_add(
+        topic=settings.KAFKA_USER_EVENTS_TOPIC,
+        key=key,
+        event_type=TOMBSTONE,
+        value=None,
+        # event_id alone, for consumers that deduplicate on it; no event_type or
+        # content-type, as there is no envelope: a consumer knows a tombstone by its null
+        # value, which is also all a compacted topic may have left of the user.
+        headers=[["event_id", str(event_id)]],
+        event_id=event_id,
+        wake=False,  # user.erased's commit wakes the publisher already
+    )

@@ -61,6 +61,12 @@ def deleted_file_payload(data: UserFile) -> dict[str, Any]:
     return {"data_id": data.pk, "filename": data.filename, "sloc": data.sloc}
 
 
+def erased_payload(*, user_id: int) -> dict[str, Any]:
+    """user.erased: the id alone, as nothing else of the user is left (their row is being
+    deleted for good)."""
+    return {"user_id": user_id}
+
+
 def user_read_payload(*, user_id: int) -> dict[str, Any]:
     return {"user_id": user_id}
 

@@ -78,7 +78,7 @@ class Pending:
     topic: str
     key: str | None
     order_key: str
-    value: str
+    value: str | None  # None: a tombstone, sent without a value
     headers: list[list[str]]
     attempts: int
     next_attempt_at: datetime
@@ -249,7 +249,8 @@ class Publisher:
                 producer.produce(
                     row.topic,
                     key=row.key,
-                    value=row.value.encode(),
+                    # A tombstone's None, not b"": an empty value is not a deletion to Kafka.
+                    value=None if row.value is None else row.value.encode(),
                     headers=[(name, value) for name, value in row.headers],
                     on_delivery=self._report(reports, row.pk),
                 )

@@ -1,8 +1,9 @@
-"""Signal receivers: each announced change becomes one outbox row in its transaction.
+"""Signal receivers: each announced change becomes one outbox row in its transaction (an
+erasure two: user.erased and its key's tombstone).
 
 A file's changes are its model's post_save and post_delete; what is not a save of one
-row comes from restapi.signals (announce, announce_each, announce_read). Every `data` is
-built by kafka_events.payloads, the events' own contract."""
+row comes from restapi.signals (announce, announce_each, announce_read, announce_erased).
+Every `data` is built by kafka_events.payloads, the events' own contract."""
 
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from kafka_events.outbox import (
     envelope,
     event_headers,
     events_enabled,
+    user_erased_add,
     user_event_add,
     user_events_add,
 )
@@ -25,7 +27,7 @@ from kafka_events.payloads import (
     user_payload,
 )
 from kafka_events.producer import publisher
-from restapi.signals import user_event, user_read, users_event
+from restapi.signals import user_erased, user_event, user_read, users_event
 from userdata.models import UserFile
 from users.models import User
 
@@ -42,6 +44,12 @@ def on_user_event(
 def on_users_event(sender: type, users: list[User], event_type: str, **kwargs: Any) -> None:
     if events_enabled():
         user_events_add(event_type=event_type, events=[(u.pk, user_payload(u)) for u in users])
+
+
+@receiver(user_erased)
+def on_user_erased(sender: None, user_id: int, **kwargs: Any) -> None:
+    if events_enabled():
+        user_erased_add(user_id=user_id)
 
 
 @receiver(post_save, sender=UserFile)

@@ -7,7 +7,8 @@ envelopes. At the end of each test the candidates whose row is there (committed,
 pending in a test that rolls back) are read back and kept as stored: what a rolled-back
 savepoint wrote (auth's stand-in for an unknown address) is no event. For the live-server
 tests, every row the servers committed is read too, before the test's flush removes it.
-One-off messages (`message` rows) have no envelope and no schema."""
+One-off messages (`message` rows) and tombstones (an erased user's key, no value) have no
+envelope and no schema, so they are not judged; the user.erased before a tombstone is."""
 
 import json
 from collections.abc import Iterator
@@ -21,18 +22,22 @@ from jsonschema import Draft202012Validator
 from kafka_events import outbox
 from kafka_events.contract import SCHEMAS
 from kafka_events.models import OutboxEvent
+from kafka_events.outbox import TOMBSTONE
 
-ONE_OFF = "message"
+# The rows that are no user event: one-off messages and tombstones.
+NOT_EVENTS = ("message", TOMBSTONE)
 
 # event id → the test that wrote it, until its row is read back
 candidates: dict[str, str] = {}
-# event id → (the test that wrote it, the envelope as stored)
-emitted: dict[str, tuple[str, str]] = {}
+# event id → (the test that wrote it, its row's event_type, the envelope as stored)
+emitted: dict[str, tuple[str, str, str | None]] = {}
 current_test = ""
 
 
-def problems(value: str) -> list[str]:
+def problems(value: str | None) -> list[str]:
     """What is wrong with one envelope, against its type's schema."""
+    if value is None:
+        return ["no value: only a tombstone has none"]
     try:
         event = json.loads(value)
     except ValueError:
@@ -48,7 +53,7 @@ def problems(value: str) -> list[str]:
 
 
 def on_outbox_saved(sender: type, instance: OutboxEvent, created: bool, **kwargs: Any) -> None:
-    if created and instance.event_type != ONE_OFF:
+    if created and instance.event_type not in NOT_EVENTS:
         candidates[str(instance.event_id)] = current_test
 
 
@@ -67,8 +72,8 @@ def every_event_matches_its_schema() -> Iterator[None]:
         yield
     post_save.disconnect(sender=OutboxEvent, dispatch_uid="event_contract")
     found = [
-        f"{test}: {json.loads(value).get('type')} {event_id}: {problem}"
-        for event_id, (test, value) in emitted.items()
+        f"{test}: {event_type} {event_id}: {problem}"
+        for event_id, (test, event_type, value) in emitted.items()
         for problem in problems(value)
     ]
     assert not found, "events that do not match their schema:\n" + "\n".join(found)
@@ -91,15 +96,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _read_back(servers: bool) -> None:
-    rows = OutboxEvent.objects.exclude(event_type=ONE_OFF)
+    rows = OutboxEvent.objects.exclude(event_type__in=NOT_EVENTS)
     if not servers:
         rows = rows.filter(event_id__in=list(candidates))
     try:
-        found = list(rows.values_list("event_id", "value"))
+        found = list(rows.values_list("event_id", "event_type", "value"))
     except (DatabaseError, transaction.TransactionManagementError):
         # A test that took the database away or broke its transaction: its rows cannot
         # be read back (nor told apart from rolled-back ones), so they are not judged.
         found = []
-    for event_id, value in found:
-        emitted.setdefault(str(event_id), (candidates.get(str(event_id), current_test), value))
+    for event_id, event_type, value in found:
+        test = candidates.get(str(event_id), current_test)
+        emitted.setdefault(str(event_id), (test, event_type, value))
     candidates.clear()

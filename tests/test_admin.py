@@ -1,3 +1,4 @@
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 from auth import ratelimit
 from auth.models import LoginThrottle, Session
 from kafka_events.models import OutboxEvent
+from kafka_events.outbox import TOMBSTONE, outbox_add
 from restapi.signals import announce
 from tests.helpers import PASSWORD, assert_error, claims, counted, file_row, tokens_for
 from tests.logscan import scan
@@ -104,6 +106,20 @@ def test_outbox_retry_action(operator, user, kafka):
     )
     row.refresh_from_db()
     assert row.next_attempt_at.year < 2100
+
+
+def test_outbox_pages_show_a_tombstone(operator: Client) -> None:
+    event_id = uuid.uuid4()
+    row = outbox_add(
+        topic="user.events",
+        key="user-7",
+        event_type=TOMBSTONE,
+        value=None,
+        headers=[["event_id", str(event_id)]],
+        event_id=event_id,
+    )
+    assert TOMBSTONE.encode() in operator.get("/admin/kafka_events/outboxevent/").content
+    assert operator.get(f"/admin/kafka_events/outboxevent/{row.pk}/change/").status_code == 200
 
 
 INVALID_LOGIN = b"Please enter the correct email and password"

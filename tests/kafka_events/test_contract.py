@@ -13,7 +13,10 @@ from jsonschema import Draft202012Validator
 
 from kafka_events import payloads
 from kafka_events.contract import SCHEMA_DIR, SCHEMAS, schema_version
-from kafka_events.outbox import envelope
+from kafka_events.models import OutboxEvent
+from kafka_events.outbox import TOMBSTONE, envelope
+from restapi.signals import announce_erased
+from tests import event_contract
 from tests.event_contract import problems
 from tests.helpers import BASE_DIR, file_row
 from userdata.models import UserFile
@@ -118,7 +121,8 @@ def test_the_user_payload_is_the_user_shape_and_valid_for_every_user_type(user):
         "updated_at": user.updated_at.isoformat().replace("+00:00", "Z"),
     }
     user_types = {t for t in SCHEMAS if t.startswith("user.") and not t.startswith("user.data.")}
-    assert set(USER_EXTRAS) == user_types - set(payloads.READ_PAYLOADS)
+    # user.erased carries no UserShape: nothing is left of the user but the id.
+    assert set(USER_EXTRAS) == user_types - set(payloads.READ_PAYLOADS) - {"user.erased"}
     for event_type, extras in USER_EXTRAS.items():
         valid(event(event_type, user.pk, {**shape, **extras}))
     # The optional extras are optional, the others not.
@@ -161,6 +165,21 @@ def test_the_read_payloads_are_valid_where_they_are_built(user):
     assert set(built) == set(payloads.READ_PAYLOADS)
     for event_type, data in built.items():
         valid(event(event_type, user.pk, data))
+
+
+def test_the_erased_payload_is_the_id_alone(user):
+    data = payloads.erased_payload(user_id=user.pk)
+    assert data == {"user_id": user.pk}
+    valid(event("user.erased", user.pk, data))
+    assert problems(json.dumps(event("user.erased", user.pk, payloads.user_payload(user))))
+
+
+def test_the_session_check_judges_user_erased_and_skips_the_tombstone(user, kafka):
+    announce_erased(user.pk)
+    erased, tombstone = OutboxEvent.objects.order_by("id")
+    assert (erased.event_type, tombstone.event_type) == ("user.erased", TOMBSTONE)
+    assert str(erased.event_id) in event_contract.candidates
+    assert str(tombstone.event_id) not in event_contract.candidates
 
 
 def test_the_login_failed_stand_in_builds_without_times():

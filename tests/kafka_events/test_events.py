@@ -11,9 +11,10 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from kafka_events.models import OutboxEvent
+from kafka_events.outbox import TOMBSTONE, outbox_add
 from kafka_events.producer import Publisher, _claim, publisher
 from restapi.signals import announce
-from tests.fixtures.kafka import consume
+from tests.fixtures.kafka import Broker, consume
 from tests.helpers import PASSWORD, assert_error, client_for, login
 from users.models import User
 
@@ -38,7 +39,7 @@ ALL_TYPES = {
 }
 
 
-def publish_all():
+def publish_all() -> None:
     while publisher.publish_pending():
         pass
 
@@ -201,6 +202,25 @@ def test_one_off_messages_go_through_the_outbox(
     assert by_value['{"hello":"world"}']["key"] == "k1"
     assert by_value['{"hello":"world"}']["headers"] == {"event_id": event_id, "source": "tests"}
     assert by_value["plain text"]["headers"]["a"] == "b"
+
+
+def test_a_tombstone_row_reaches_kafka_without_a_value(kafka: str, kafka_broker: Broker) -> None:
+    """A NULL value is sent as no value at all (Kafka's deletion mark), not "" or "None"."""
+    event_id = uuid.uuid4()
+    outbox_add(
+        topic=kafka,
+        key="user-7",
+        event_type=TOMBSTONE,
+        value=None,
+        headers=[["event_id", str(event_id)]],
+        event_id=event_id,
+    )
+    assert OutboxEvent.objects.get().value is None
+    publish_all()
+    assert OutboxEvent.objects.get().sent_at is not None
+    [message] = consume(kafka_broker.address, kafka, count=1)
+    assert (message["key"], message["value"]) == ("user-7", None)
+    assert message["headers"] == {"event_id": str(event_id)}
 
 
 @pytest.mark.django_db(transaction=True)
