@@ -112,19 +112,21 @@ def user_events_add(*, event_type: str, events: list[tuple[int, dict[str, Any]]]
 TOMBSTONE = "tombstone"
 
 
-def user_erased_add(*, user_id: int) -> None:
-    """An erased user, in the transaction that deletes their row: user.erased, then a
-    tombstone for their key (rows of a key are published in id order, so it comes last).
-
-    The user's sent rows are deleted first: they hold the email and the rest of the
-    UserShape until their purge. The unsent ones stay, to go out in order before
-    user.erased (a consumer learns what happened up to the erasure, then that it was
-    erased)."""
-    key = f"user-{user_id}"
+def user_sent_events_forget(*, user_id: int) -> None:
+    """An erased user's sent rows: they hold the email and the rest of the UserShape until
+    their purge, which runs only where the publisher does. The unsent ones stay, to go out
+    in order before user.erased (a consumer learns what happened up to the erasure, then
+    that it was erased)."""
     # By key alone: rows from before a change of KAFKA_USER_EVENTS_TOPIC hold the email too.
     # No index on key for this: erasures are rare, and the outbox keeps only
     # KAFKA_OUTBOX_RETENTION_HOURS of sent rows.
-    OutboxEvent.objects.filter(key=key).exclude(sent_at=None).delete()
+    OutboxEvent.objects.filter(key=f"user-{user_id}").exclude(sent_at=None).delete()
+
+
+def user_erased_add(*, user_id: int) -> None:
+    """An erased user, in the transaction that deletes their row: user.erased, then a
+    tombstone for their key (rows of a key are published in id order, so it comes last)."""
+    key = f"user-{user_id}"
     user_event_add(user_id=user_id, event_type="user.erased", data=erased_payload(user_id=user_id))
     event_id = uuid.uuid4()
     outbox_add(

@@ -19,6 +19,7 @@ from kafka_events.outbox import (
     user_erased_add,
     user_event_add,
     user_events_add,
+    user_sent_events_forget,
 )
 from kafka_events.payloads import (
     READ_PAYLOADS,
@@ -48,6 +49,8 @@ def on_users_event(sender: type, users: list[User], event_type: str, **kwargs: A
 
 @receiver(user_erased)
 def on_user_erased(sender: None, user_id: int, **kwargs: Any) -> None:
+    # With events off too: rows sent while they were on still hold the email.
+    user_sent_events_forget(user_id=user_id)
     if events_enabled():
         user_erased_add(user_id=user_id)
 

@@ -2,6 +2,7 @@
 and the real storage (moto's S3, or a local directory)."""
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from auth.models import LoginThrottle, RateBucket, Session
 from auth.ratelimit import account_key, bucket_take
+from kafka_events.models import OutboxEvent
 from mfa.models import RecoveryCode, Totp
 from privacy import services
 from privacy.models import Erasure, ErasureState, ErasureStep, Export
@@ -336,3 +338,32 @@ def test_an_erasure_request_withdraws_an_export_being_made(
     erase_now(user, django_capture_on_commit_callbacks)
     assert not Export.objects.filter(user_id=user.pk).exists()
     assert s3.list_objects_v2(Bucket=S3_BUCKET, Prefix=user_prefix(user.pk))["KeyCount"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_erased_and_the_tombstone_reach_the_broker(user, other_user, s3, kafka, kafka_broker):
+    from kafka_events.producer import publisher
+    from tests.fixtures.kafka import consume
+
+    with_everything(user, files=2)
+    upload(client_for(other_user), b"theirs", "theirs.txt")
+    call_command("erase_user", str(user.pk), "--now", stdout=io.StringIO())
+    key = f"user-{user.pk}"
+    # Nothing was published before: every event of the user is still in the outbox.
+    count = OutboxEvent.objects.filter(key=key).count()
+    while publisher.publish_pending():
+        pass
+    messages = consume(kafka_broker.address, kafka, count=count, where=lambda m: m["key"] == key)
+    erased, tombstone = messages[-2:]
+    body = json.loads(erased["value"])
+    assert (body["type"], body["user_id"], body["data"]) == (
+        "user.erased",
+        user.pk,
+        {"user_id": user.pk},
+    )
+    assert tombstone["value"] is None
+    # The tombstone is the user's last message; no event was sent for each erased file.
+    types = [json.loads(m["value"])["type"] for m in messages[:-1]]
+    assert types.count("user.data.deleted") == 0 and types.count("user.erased") == 1
+    others = OutboxEvent.objects.filter(key=f"user-{other_user.pk}")
+    assert others.filter(event_type="user.data.uploaded").exists()
