@@ -48,6 +48,9 @@ class ErasureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic a
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Erasure | None = None) -> bool:
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Erasure | None = None) -> bool:
         return False
 

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,8 @@ from auth import ratelimit
 from auth.models import LoginThrottle, Session
 from kafka_events.models import OutboxEvent
 from kafka_events.outbox import TOMBSTONE, outbox_add
+from privacy import services
+from privacy.models import Erasure, ErasureState
 from restapi.signals import announce
 from tests.helpers import PASSWORD, assert_error, claims, counted, file_row, tokens_for
 from tests.logscan import scan
@@ -91,10 +94,37 @@ def test_revoke_sessions_action(operator, user):
 
 @pytest.mark.parametrize(
     "page",
-    ["/admin/authn/session/", "/admin/userdata/userfile/", "/admin/kafka_events/outboxevent/"],
+    [
+        "/admin/authn/session/",
+        "/admin/userdata/userfile/",
+        "/admin/kafka_events/outboxevent/",
+        "/admin/privacy/erasure/",
+    ],
 )
 def test_operator_pages_render(operator, page):
     assert operator.get(page).status_code == 200
+
+
+def test_the_erasures_page_shows_the_pending_ones_and_cancels_or_hastens_them(
+    operator, user, other_user, make_user
+):
+    waiting, hastened = an_erasure(user), an_erasure(other_user)
+    done = an_erasure(make_user())
+    Erasure.objects.filter(pk=done.pk).update(state=ErasureState.DONE)
+    pending = operator.get("/admin/privacy/erasure/", {"pending": "yes"})
+    assert pending.status_code == 200
+    shown = {row.user_id for row in pending.context["cl"].result_list}
+    assert shown == {waiting.user_id, hastened.user_id}
+    page = "/admin/privacy/erasure/"
+    operator.post(page, {"action": "cancel", "_selected_action": [waiting.pk]})
+    operator.post(page, {"action": "run_now", "_selected_action": [hastened.pk]})
+    waiting.refresh_from_db()
+    hastened.refresh_from_db()
+    assert waiting.state == ErasureState.CANCELLED
+    assert hastened.state == ErasureState.SCHEDULED and hastened.due_at <= timezone.now()
+    response = operator.post(page, {"action": "cancel", "_selected_action": [done.pk]})
+    assert response.status_code == 302  # refused with a message, nothing changed
+    assert Erasure.objects.get(pk=done.pk).state == ErasureState.DONE
 
 
 def test_outbox_retry_action(operator, user, kafka):
@@ -252,8 +282,13 @@ def an_outbox_row(user):
     return OutboxEvent.objects.get()
 
 
+def an_erasure(user):
+    return services.erasure_schedule(user=user, requested_by="admin", delay=timedelta(days=7))
+
+
 ROWS = {
     "users/user": lambda user: user,
+    "privacy/erasure": an_erasure,
     "authn/session": lambda user: Session.objects.get(pk=claims(tokens_for(user).token)["sid"]),
     "userdata/userfile": a_file_row,
     "kafka_events/outboxevent": an_outbox_row,
@@ -278,6 +313,7 @@ def test_row_pages_only_show_and_a_save_writes_nothing(operator, user, events_on
         "/admin/userdata/userfile/add/",
         "/admin/kafka_events/outboxevent/add/",
         "/admin/authn/session/add/",
+        "/admin/privacy/erasure/add/",
     ],
 )
 def test_rows_the_services_make_have_no_add_page(operator, page):
