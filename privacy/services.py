@@ -403,8 +403,9 @@ def erasure_run(erasure: Erasure) -> bool:
             _erasure_save(erasure, "step")
         if erasure.step == ErasureStep.OBJECTS:
             erasure.objects_deleted += storage.delete_prefix(user_prefix(erasure.user_id))
-            erasure.step = ErasureStep.ROWS
-            _erasure_save(erasure, "objects_deleted", "step")
+            # Storage is done with: an error it gave an earlier attempt is over.
+            erasure.step, erasure.last_error = ErasureStep.ROWS, ""
+            _erasure_save(erasure, "objects_deleted", "step", "last_error")
     except storage.StorageError as exc:
         logger.warning(
             "Erasure of user %s: storage failed, retrying later: %s", erasure.user_id, exc

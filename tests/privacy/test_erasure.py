@@ -3,11 +3,14 @@ and the real storage (moto's S3, or a local directory)."""
 
 import io
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -177,8 +180,6 @@ def test_the_owner_needs_the_password_and_a_recent_authentication(user, settings
         response = client.post("/user/erase", body, format="json")
         assert assert_error(response, 400, "validation_error")["errors"]["current_password"]
     settings.MFA_STEP_UP_SECONDS = 0
-    import time
-
     time.sleep(1.1)
     response = client.post("/user/erase", {"current_password": PASSWORD}, format="json")
     assert_error(response, 401, "step_up_required")
@@ -367,3 +368,27 @@ def test_user_erased_and_the_tombstone_reach_the_broker(user, other_user, s3, ka
     assert types.count("user.data.deleted") == 0 and types.count("user.erased") == 1
     others = OutboxEvent.objects.filter(key=f"user-{other_user.pk}")
     assert others.filter(event_type="user.data.uploaded").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erase_user_now_follows_an_erasure_a_runner_of_the_service_took_first(user, s3):
+    with_everything(user, files=2)
+    services.erasure_schedule(user=user, requested_by="admin", delay=timedelta(0))
+    taken = services.erasure_claim()
+    assert taken is not None
+
+    def the_services_runner():
+        try:
+            time.sleep(1)
+            services.erasure_run(taken)
+        finally:
+            connection.close()
+
+    runner = threading.Thread(target=the_services_runner)
+    runner.start()
+    out = io.StringIO()
+    call_command("erase_user", str(user.pk), "--now", stdout=out)
+    runner.join()
+    assert "running in the service; waiting" in out.getvalue()
+    assert "Erased user" in out.getvalue() and "2 files" in out.getvalue()
+    assert rows_about(user.pk) == {}

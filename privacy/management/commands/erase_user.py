@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -5,9 +6,12 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from privacy import selectors, services
-from privacy.models import ErasureState
+from privacy.models import Erasure, ErasureState
 from restapi.commands import EXIT_UNAVAILABLE, ServiceCommand, positive_int
 from users.selectors import user_get
+
+# How often it looks at an erasure that a runner of the service is doing.
+WAIT_SECONDS = 0.5
 
 
 class Command(ServiceCommand):
@@ -59,22 +63,41 @@ class Command(ServiceCommand):
         self._run(user_id)
 
     def _run(self, user_id: int) -> None:
-        claimed = services.erasure_claim(user_id=user_id)
-        if claimed is None:
-            raise CommandError(
-                f"The erasure of user {user_id} is running elsewhere: it goes on there"
-            )
-        while not services.erasure_run(claimed):
-            if claimed.state == ErasureState.SCHEDULED and claimed.last_error:
+        erasure = services.erasure_claim(user_id=user_id)
+        if erasure is None:
+            erasure = self._wait_for_elsewhere(user_id)
+        else:
+            while not services.erasure_run(erasure):
+                if erasure.last_error:
+                    raise CommandError(
+                        f"Storage failed ({erasure.last_error}); the service tries again at "
+                        f"{erasure.next_attempt_at:%H:%M:%S} UTC, or run this again",
+                        returncode=EXIT_UNAVAILABLE,
+                    )
+                # An upload landed meanwhile: its file is erased on the next pass.
+                erasure = services.erasure_claim(user_id=user_id) or self._wait_for_elsewhere(
+                    user_id
+                )
+                if erasure.state == ErasureState.DONE:
+                    break
+        self.stdout.write(
+            f"Erased user {user_id}: {erasure.files_deleted} files, "
+            f"{erasure.objects_deleted} objects under their prefix"
+        )
+
+    def _wait_for_elsewhere(self, user_id: int) -> Erasure:
+        """A job runner of the service took it first: it is followed until done."""
+        self.stdout.write(f"The erasure of user {user_id} is running in the service; waiting")
+        while True:
+            erasure = selectors.erasure_of(user_id=user_id)
+            if erasure is None or erasure.state == ErasureState.CANCELLED:
+                raise CommandError(f"The erasure of user {user_id} was cancelled")
+            if erasure.state == ErasureState.DONE:
+                return erasure
+            if erasure.state == ErasureState.SCHEDULED and erasure.last_error:
                 raise CommandError(
-                    f"Storage failed ({claimed.last_error}); the service tries again at "
-                    f"{claimed.next_attempt_at:%H:%M:%S} UTC, or run this again",
+                    f"Storage failed ({erasure.last_error}); the service tries again at "
+                    f"{erasure.next_attempt_at:%H:%M:%S} UTC",
                     returncode=EXIT_UNAVAILABLE,
                 )
-            claimed = services.erasure_claim(user_id=user_id)
-            if claimed is None:
-                break
-        self.stdout.write(
-            f"Erased user {user_id}: {claimed.files_deleted if claimed else 0} files, "
-            f"{claimed.objects_deleted if claimed else 0} other objects"
-        )
+            time.sleep(WAIT_SECONDS)
