@@ -22,7 +22,10 @@ class PrivacyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from privacy.metrics import ErasuresCollector
         from restapi.lifecycle import worker_started, worker_stopping
+        from restapi.metrics import collector_register
 
+        collector_register(ErasuresCollector())
         worker_started.connect(_runner_start, dispatch_uid="privacy.runner_start")
         worker_stopping.connect(_runner_stop, dispatch_uid="privacy.runner_stop")

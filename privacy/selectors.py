@@ -2,8 +2,9 @@
 an id that does not exist (admins too: an archive holds everything about a person)."""
 
 import uuid
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from privacy.models import Erasure, ErasureState, Export
@@ -24,3 +25,18 @@ def erasures_pending() -> QuerySet[Erasure]:
 
 def erasure_of(*, user_id: int) -> Erasure | None:
     return Erasure.objects.filter(user_id=user_id).first()
+
+
+@dataclass(frozen=True)
+class ErasuresBacklog:
+    pending: int
+    overdue_seconds: float
+
+
+def erasures_backlog() -> ErasuresBacklog:
+    """Erasures not done yet, and how far past due the oldest due one is (for /metrics)."""
+    now = timezone.now()
+    pending = erasures_pending()
+    due = pending.filter(due_at__lte=now).aggregate(oldest=Min("due_at"))["oldest"]
+    overdue = (now - due).total_seconds() if due is not None else 0.0
+    return ErasuresBacklog(pending=pending.count(), overdue_seconds=overdue)

@@ -8,6 +8,7 @@ import yaml
 
 from auth import metrics as auth_metrics
 from kafka_events import metrics as kafka_metrics
+from privacy import metrics as privacy_metrics
 from restapi import metrics
 from tests.helpers import BASE_DIR, YAMLLINT, yaml_problems
 from userdata import metrics as userdata_metrics
@@ -16,13 +17,22 @@ from users import metrics as users_metrics
 DEPLOY = BASE_DIR / "deploy"
 METRIC_NAMES = {
     collector._name  # type: ignore[attr-defined]
-    for module in [metrics, auth_metrics, users_metrics, userdata_metrics, kafka_metrics]
+    for module in [
+        metrics,
+        auth_metrics,
+        users_metrics,
+        userdata_metrics,
+        privacy_metrics,
+        kafka_metrics,
+    ]
     for collector in vars(module).values()
     if hasattr(collector, "_name") and hasattr(collector, "_type")
 } | {
     # What collectors read at scrape time.
     "restapi_outbox_pending",
     "restapi_outbox_oldest_pending_age_seconds",
+    "restapi_erasures_pending",
+    "restapi_erasures_overdue_seconds",
     "restapi_tls_certificate_expiry_timestamp_seconds",
     "restapi_jwt_signing_key_age_seconds",
 }

@@ -392,3 +392,17 @@ def test_erase_user_now_follows_an_erasure_a_runner_of_the_service_took_first(us
     assert "running in the service; waiting" in out.getvalue()
     assert "Erased user" in out.getvalue() and "2 files" in out.getvalue()
     assert rows_about(user.pk) == {}
+
+
+def test_metrics_show_pending_and_overdue_erasures(user, other_user, api):
+    def gauge(name):
+        text = api.get("/metrics").content.decode()
+        [line] = [line for line in text.splitlines() if line.startswith(f"{name} ")]
+        return float(line.split()[1])
+
+    assert (gauge("restapi_erasures_pending"), gauge("restapi_erasures_overdue_seconds")) == (0, 0)
+    services.erasure_schedule(user=user, requested_by="admin", delay=timedelta(days=7))
+    services.erasure_schedule(user=other_user, requested_by="admin", delay=timedelta(0))
+    Erasure.objects.filter(user_id=other_user.pk).update(due_at=timezone.now() - timedelta(hours=2))
+    assert gauge("restapi_erasures_pending") == 2
+    assert 7200 <= gauge("restapi_erasures_overdue_seconds") < 7300
