@@ -70,7 +70,8 @@ EVERYTHING = merged(
         "s3": {"endpointUrl": "https://minio.example.com", "region": "eu-west-1"},
         "kafka": {"enabled": True, "brokers": "kafka:9093", "topics": ["audit"]},
         "relay": {"enabled": True},
-        "env": {"LOG_LEVEL": "debug", "USER_DATA_QUOTA_BYTES": 1000000},
+        "env": {"LOG_LEVEL": "debug", "USER_DATA_QUOTA_BYTES": 1000000, "PRIVACY_JOBS_FROM_WEB": 0},
+        "cronJobs": {"privacyJobs": {"enabled": True}},
         "autoscaling": {"enabled": True},
         "serviceMonitor": {"enabled": True},
         "imagePullSecrets": [{"name": "registry"}],
@@ -150,6 +151,7 @@ def test_rendered_objects_pass_the_kubernetes_api_schemas(values, version):
         assert kinds == [
             "CronJob",
             "CronJob",
+            "CronJob",
             "Deployment",
             "Deployment",
             "HorizontalPodAutoscaler",
@@ -159,6 +161,9 @@ def test_rendered_objects_pass_the_kubernetes_api_schemas(values, version):
             "Service",
             "ServiceMonitor",
         ]
+    if values is EVERYTHING:
+        privacy = pod_specs(docs)["r-restapi-privacy-jobs"]["containers"][0]
+        assert privacy["command"] == ["python", "manage.py", "privacy_jobs"]
     for doc in docs:
         if doc["kind"] not in ("ServiceMonitor", "PodMonitor"):  # CRDs: checked field by field
             kubernetes_validate.validate(doc, version, strict=True)
@@ -247,7 +252,7 @@ def test_every_pod_runs_unprivileged_with_its_secrets_mounted_read_only(values):
     assert not [doc for doc in docs if doc["kind"] in ("Secret", "ConfigMap")]
     settings_text = "".join(p.read_text() for p in Path(BASE_DIR / "restapi").rglob("*.py"))
     specs = pod_specs(docs)
-    assert len(specs) == (5 if values is EVERYTHING else 4)
+    assert len(specs) == (6 if values is EVERYTHING else 4)
     for name, spec in specs.items():
         assert spec["automountServiceAccountToken"] is False, name
         assert spec["securityContext"]["runAsNonRoot"] is True
