@@ -13,6 +13,9 @@ from privacy import services
 
 logger = logging.getLogger(__name__)
 
+# How long a stopping worker waits for its runner's current job.
+STOP_WAIT_SECONDS = 1.0
+
 
 class Runner:
     def __init__(self) -> None:
@@ -26,12 +29,13 @@ class Runner:
         self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
-        """Stops after the current job; a job that takes longer is resumed by another
-        runner once its lease runs out."""
+        """Stops once the current job is done, waiting a moment at most: a shutting-down
+        worker's time is the outbox publisher's, and a job still running (an export of a
+        few GB) is resumed by another runner when its lease runs out."""
         self._stop.set()
         services.DUE.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(min(timeout, STOP_WAIT_SECONDS))
             self._thread = None
 
     def run(self) -> None:
