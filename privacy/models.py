@@ -9,6 +9,20 @@ from django.db import models
 from django.utils import timezone
 
 
+class Job(models.Model):
+    """What the runner (privacy/runner.py) keeps of a job's attempts."""
+
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A running attempt holds the job until then, and renews it as it goes: past it, the
+    # runner that held it is taken to have died, and another takes the job over.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class ExportState(models.TextChoices):
     PENDING = "pending"  # waiting for a runner (also again after a failed attempt)
     RUNNING = "running"
@@ -16,7 +30,7 @@ class ExportState(models.TextChoices):
     FAILED = "failed"  # storage failed every attempt: the user asks again
 
 
-class Export(models.Model):
+class Export(Job):
     """An archive of what the service holds about a user. Its id is the one the API shows:
     random, so that ids cannot be walked."""
 
@@ -35,12 +49,6 @@ class Export(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     size_in_bytes = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    # A running attempt holds the job until then, and renews it as it goes: past it, the
-    # runner that held it is taken to have died and another starts over.
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         db_table = "user_exports"
@@ -82,7 +90,7 @@ class ErasureStep(models.TextChoices):
     ROWS = "rows"  # audit pseudonymised, every row of the user deleted, user.erased written
 
 
-class Erasure(models.Model):
+class Erasure(Job):
     """A user's hard deletion, scheduled USER_ERASE_GRACE_SECONDS after it was asked for.
 
     `user_id` is a plain number, not a foreign key: the row outlives the user's, as the
@@ -99,10 +107,6 @@ class Erasure(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     files_deleted = models.PositiveIntegerField(default=0)
     objects_deleted = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         db_table = "user_erasures"

@@ -27,11 +27,10 @@ from mfa.services import recent_authentication_check
 from privacy.archive import archive_write
 from privacy.metrics import ERASURES, EXPORTS
 from privacy.models import Erasure, ErasureState, ErasureStep, Export, ExportState
-from restapi.exceptions import StorageUnavailable, TransfersBusy
 from restapi.signals import announce_erased, audit
 from userdata import storage
 from userdata.selectors import files_of_user
-from userdata.services import export_key, files_erase_batch, user_prefix
+from userdata.services import export_key, files_erase_batch, object_download, user_prefix
 from users.models import User
 from users.services import current_password_check, user_deactivate_unchecked
 
@@ -252,22 +251,15 @@ def exports_expired_delete(*, limit: int = 100) -> int:
     return deleted
 
 
+def export_disposition(export: Export) -> str:
+    return f'attachment; filename="export-{export.pk}.zip"'
+
+
 def export_download(*, export: Export) -> storage.Chunks | str:
-    """A ready export's archive: a presigned URL when S3_PRESIGNED_DOWNLOADS is on, else
-    its bytes (holding a transfer slot until the stream is closed)."""
-    disposition = f'attachment; filename="export-{export.pk}.zip"'
-    if settings.S3_PRESIGNED_DOWNLOADS:
-        url = storage.presigned_url(
-            export.key, filename_header=disposition, content_type="application/zip"
-        )
-        if url is not None:
-            return url
-    try:
-        return storage.download_chunks(export.key)
-    except storage.Busy as exc:
-        raise TransfersBusy() from exc
-    except storage.StorageError as exc:
-        raise StorageUnavailable() from exc
+    """A ready export's archive, as a file is downloaded."""
+    return object_download(
+        key=export.key, disposition=export_disposition(export), content_type="application/zip"
+    )
 
 
 # Erasures

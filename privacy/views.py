@@ -83,7 +83,7 @@ class ExportDetailView(APIView):
             content_type="application/zip",
             headers={
                 "Content-Length": str(export.size_in_bytes),
-                "Content-Disposition": f'attachment; filename="export-{export.pk}.zip"',
+                "Content-Disposition": services.export_disposition(export),
                 "ETag": f'"{export.sha256}"',
             },
         )

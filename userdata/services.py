@@ -163,16 +163,21 @@ def file_delete(*, record: UserFile) -> None:
 
 
 def file_download(*, record: UserFile, disposition: str) -> storage.Chunks | str:
-    """A presigned URL when S3_PRESIGNED_DOWNLOADS is on and storage can make one; else the
-    bytes, holding a transfer slot until the stream is closed."""
+    return object_download(
+        key=record.key, disposition=disposition, content_type=record.content_type
+    )
+
+
+def object_download(*, key: str, disposition: str, content_type: str) -> storage.Chunks | str:
+    """A stored object (a file, an export) for a response: a presigned URL when
+    S3_PRESIGNED_DOWNLOADS is on and storage can make one; else the bytes, holding a
+    transfer slot until the stream is closed."""
     if settings.S3_PRESIGNED_DOWNLOADS:
-        url = storage.presigned_url(
-            record.key, filename_header=disposition, content_type=record.content_type
-        )
+        url = storage.presigned_url(key, filename_header=disposition, content_type=content_type)
         if url is not None:
             return url
     try:
-        return storage.download_chunks(record.key)
+        return storage.download_chunks(key)
     except storage.Busy as exc:
         raise TransfersBusy() from exc
     except storage.StorageError as exc:
