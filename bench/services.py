@@ -44,6 +44,7 @@ RATE_LIMITS = [
     "RATE_LIMIT_VERIFY",
     "RATE_LIMIT_EMAIL_CHANGE",
     "RATE_LIMIT_EMAIL_CHANGE_ACCOUNT",
+    "RATE_LIMIT_EXPORT_ACCOUNT",
 ]
 # A marker line the development asset generators write; DEBUG=0 refuses files with it.
 DEV_MARKER_PREFIX = "restapi development asset"
