@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import events, files, get, login, mfa, search, soak
+from bench import events, files, get, login, mfa, privacy, search, soak
 from bench.report import Row, rounds, table
 from bench.run import Bench
 from bench.services import SUITE_DIR, Stack
@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "search": search.scenario,
     "files": files.scenario,
     "events": events.scenario,
+    "privacy": privacy.scenario,
     "soak": soak.scenario,
 }
 RESULTS = SUITE_DIR / "bench" / "RESULTS.md"

@@ -1,13 +1,16 @@
 """The bench suite's own logic (no servers): percentiles, the open-loop generator's
-coordinated-omission correction, the request mix, the table's medians and verdicts."""
+coordinated-omission correction, the request mix, the table's medians and verdicts, the
+privacy scenario's copy stream."""
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
 from bench import loadgen
 from bench.login import Argon2
+from bench.privacy import Concatenated
 from bench.report import Row, faster, ours_at_most, ratio_at_least, ratio_within, table
 from bench.wrk import Spec, lua_script, parse
 
@@ -167,3 +170,25 @@ def test_a_wrk_rate_of_successes_leaves_the_refusals_out() -> None:
     )
     outcome = parse(output, "wrk")
     assert (outcome.rate, outcome.ok_rate) == (100.0, 25.0)
+
+
+def test_the_direct_copy_reads_the_objects_one_after_the_other_in_any_amounts() -> None:
+    class Body:
+        def __init__(self, data: bytes) -> None:
+            self.data, self.closed = data, False
+
+        def iter_chunks(self, size: int) -> Any:
+            return (self.data[i : i + 3] for i in range(0, len(self.data), 3))
+
+        def close(self) -> None:
+            self.closed = True
+
+    bodies = {"a": Body(b"abcdefg"), "b": Body(b""), "c": Body(b"hijklmnopq")}
+
+    class S3:
+        def get_object(self, Bucket: str, Key: str) -> dict[str, Body]:
+            return {"Body": bodies[Key]}
+
+    stream = Concatenated(S3(), ["a", "b", "c"])
+    assert [stream.read(n) for n in (5, 1, 4, 100, 5)] == [b"abcde", b"f", b"ghij", b"klmnopq", b""]
+    assert all(body.closed for body in bodies.values())
