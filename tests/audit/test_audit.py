@@ -454,3 +454,35 @@ def test_nothing_of_a_request_stays_for_the_next(admin, user):
     assert login(APIClient(), user.email, "a wrong password").status_code == 401
     entry = AuditEntry.objects.get(action="user.login_failed")
     assert (entry.actor_kind, entry.actor_id) == ("anonymous", None)
+
+
+def test_pseudonymising_a_long_trail_is_three_statements(
+    user, other_user, admin, django_assert_max_num_queries
+):
+    from audit.services import audit_pseudonymise, entry_add
+    from restapi.context import RequestContext
+
+    context = RequestContext(
+        client_ip="192.0.2.7", user_agent="agent", request_id="req-1", actor_id=user.pk
+    )
+    token = REQUEST_CONTEXT.set(context)
+    try:
+        for number in range(50):
+            details = {"data_id": number, "filename": f"f{number}.txt", "via": "api"}
+            entry_add(user_id=user.pk, action="user.data.uploaded", details=details)
+        entry_add(user_id=other_user.pk, action="user.updated", details={"changes": ["role"]})
+    finally:
+        REQUEST_CONTEXT.reset(token)
+    kept_other = AuditEntry.objects.get(subject_id=other_user.pk)
+    with django_assert_max_num_queries(3):
+        audit_pseudonymise(user_id=user.pk, pseudonym=-42)
+    entries = AuditEntry.objects.filter(subject_id=-42)
+    assert entries.count() == 50 and not AuditEntry.objects.filter(subject_id=user.pk).exists()
+    assert {tuple(sorted(e.details)) for e in entries} == {("data_id", "via")}
+    assert set(entries.values_list("client_ip", "user_agent", "request_id", "actor_id")) == {
+        (None, "", "", -42)
+    }
+    # What they did to another account keeps that account's subject, not their address.
+    other = AuditEntry.objects.get(pk=kept_other.pk)
+    assert (other.subject_id, other.actor_id, other.client_ip) == (other_user.pk, -42, None)
+    assert other.details == {"changes": ["role"]}
