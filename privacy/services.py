@@ -31,6 +31,7 @@ from restapi.signals import announce_erased, audit
 from userdata import storage
 from userdata.selectors import files_of_user
 from userdata.services import export_key, files_erase_batch, object_download, user_prefix
+from users import emails
 from users.models import User
 from users.services import current_password_check, user_deactivate_unchecked
 
@@ -320,6 +321,7 @@ def erasure_schedule(*, user: User, requested_by: str, delay: timedelta) -> Eras
             user_id=user.pk, state__in=[ExportState.PENDING, ExportState.RUNNING]
         ).delete()
         audit(user.pk, "user.erase_requested", via=requested_by)
+        emails.send_erasure_notice(to=user.email, due_at=due_at)
         transaction.on_commit(lambda: ERASURES.labels("requested").inc())
     if erasure.due_at <= timezone.now():
         transaction.on_commit(DUE.set)

@@ -2,6 +2,7 @@
 by the background thread, retried with backoff; a failure is logged, never raised."""
 
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -98,4 +99,21 @@ def send_address_in_use_notice(*, to: str) -> None:
         to,
         f"{what} {ignore}",
         format_html("<p>{}</p><p>{}</p>", what, ignore),
+    )
+
+
+def send_erasure_notice(*, to: str, due_at: datetime) -> None:
+    """An erasure was asked for: the owner learns of it while it can still be called off
+    (someone else may have asked, with a stolen password or an admin's hand)."""
+    when = f"{due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    what = (
+        f"This account has been deactivated and will be deleted for good at {when}, with "
+        "everything stored about it."
+    )
+    help_text = "If you did not ask for this, contact us before then: it can still be cancelled."
+    _queue(
+        "Your account will be deleted",
+        to,
+        f"{what}\n\n{help_text}",
+        format_html("<p>{}</p><p>{}</p>", what, help_text),
     )

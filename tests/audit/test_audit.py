@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEntry
 from kafka_events.models import OutboxEvent
 from kafka_events.producer import publisher
+from privacy.services import erasure_schedule
 from restapi.context import REQUEST_CONTEXT
 from tests.helpers import PASSWORD, assert_status, claims, client_for, login, tokens_for
 from tests.logscan import scan
@@ -227,6 +228,25 @@ def test_a_users_own_actions_are_each_audited_once(api, settings, deliver):
     assert call("post", "/logout", **auth).status_code == 204
     expected[call.last] = [(me, "user.logged_out", "user", me)]
 
+    # The user's rights over their data: an export, then the erasure.
+    session = assert_status(
+        call("post", "/login", {"email": "moved@example.com", "password": THIRD_PASSWORD}), 201
+    )
+    secrets += [session["token"], session["refresh"]]
+    expected[call.last] = [(me, "user.logged_in", "user", me)]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {session['token']}"}
+    export = assert_status(call("post", "/user/export", **auth), 202)
+    expected[call.last] = [(me, "user.export_requested", "user", me)]
+    assert AuditEntry.objects.get(action="user.export_requested").details == {
+        "export_id": export["export_id"]
+    }
+    erase = {"current_password": THIRD_PASSWORD}
+    assert_status(call("post", "/user/erase", erase, **auth), 202)
+    expected[call.last] = [
+        (me, "user.deactivated", "user", me),
+        (me, "user.erase_requested", "user", me),
+    ]
+
     for request_id, entries in expected.items():
         assert recorded(request_id) == entries, request_id
     # Exactly these: nothing else was recorded.
@@ -302,6 +322,11 @@ def test_the_admin_sites_actions_name_the_admin(admin, user, other_user):
     new = User.objects.get(email="added@example.com")
     assert recorded(call.last) == [(new.pk, "user.created", "admin", admin.pk)]
 
+    erasure = erasure_schedule(user=other_user, requested_by="admin", delay=timedelta(days=7))
+    form = {"action": "cancel", "_selected_action": [erasure.pk]}
+    assert call("post", "/admin/privacy/erasure/", form).status_code == 302
+    assert recorded(call.last) == [(other_user.pk, "user.erase_cancelled", "admin", admin.pk)]
+
     assert call("post", "/admin/logout/").status_code == 200
     assert recorded(call.last) == [(admin.pk, "user.logged_out", "user", admin.pk)]
 
@@ -321,11 +346,17 @@ def test_the_admin_sites_actions_name_the_admin(admin, user, other_user):
     assert browser.post(f"/admin/audit/auditentry/{entry.pk}/delete/").status_code == 403
 
 
-def test_a_command_is_a_system_action(user):
+def test_a_command_is_a_system_action(user, other_user):
     call_command("mfa_reset", user.email, stdout=io.StringIO())
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.actor_kind, entry.actor_id) == ("user.mfa_disabled", "system", None)
     assert (entry.client_ip, entry.user_agent, entry.request_id) == (None, "", "")
+    call_command("erase_user", str(other_user.pk), stdout=io.StringIO())
+    entries = AuditEntry.objects.filter(subject_id=other_user.pk).order_by("id")
+    assert [(e.action, e.actor_kind, e.actor_id, e.details) for e in entries] == [
+        ("user.deactivated", "system", None, {}),
+        ("user.erase_requested", "system", None, {"via": "system"}),
+    ]
 
 
 def test_the_audit_is_written_with_events_on_and_outlives_the_outbox(

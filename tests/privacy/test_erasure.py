@@ -145,13 +145,20 @@ def test_erasure_leaves_no_row_and_no_object_and_spares_everyone_else(
     assert api.post("/user", again, format="json").status_code == 201
 
 
-def test_the_request_revokes_every_session_and_deactivates_at_once(
+def test_the_request_revokes_every_session_deactivates_and_tells_the_owner(
     user, django_capture_on_commit_callbacks
 ):
+    from django.core import mail
+
+    from restapi import background
+
     other_session = client_for(user)
     requested = counted("restapi_erasures_total", outcome="requested")
     body = erase_now(user, django_capture_on_commit_callbacks)
     assert body["msg"] and body["due_at"]
+    background.wait()
+    [notice] = mail.outbox
+    assert notice.to == [user.email] and "deleted for good" in notice.body
     user.refresh_from_db()
     assert user.state == UserState.DEACTIVATED
     assert not Session.objects.live().filter(user_id=user.pk).exists()
