@@ -1,5 +1,6 @@
 import pytest
 
+from audit.models import AuditEntry
 from tests.helpers import PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -41,3 +42,14 @@ def test_invalid_body_is_400(user_client, user, body):
 
 def test_no_token_is_401(api, user):
     assert_error(delete(api, user_id=user.pk), 401, "not_authenticated")
+
+
+def test_deactivating_a_deactivated_user_writes_and_announces_nothing(admin_client, other_user):
+    assert delete(admin_client, user_id=other_user.pk).status_code == 204
+    other_user.refresh_from_db()
+    deactivated_at = other_user.updated_at
+    assert delete(admin_client, user_id=other_user.pk).status_code == 204
+    other_user.refresh_from_db()
+    assert other_user.updated_at == deactivated_at
+    entries = AuditEntry.objects.filter(subject_id=other_user.pk, action="user.deactivated")
+    assert entries.count() == 1
