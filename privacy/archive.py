@@ -15,7 +15,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from django.utils import timezone
@@ -58,8 +58,11 @@ def _write_json_list(archive: zipfile.ZipFile, name: str, items: Iterable[Any]) 
         entry.write(b"\n]\n")
 
 
-def _info(name: str, *, compress: bool, size: int = 0) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, timezone.now().astimezone(UTC).timetuple()[:6])
+def _info(
+    name: str, *, compress: bool, size: int = 0, when: datetime | None = None
+) -> zipfile.ZipInfo:
+    moment = (when or timezone.now()).astimezone(UTC)
+    info = zipfile.ZipInfo(name, moment.timetuple()[:6])
     info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     # The size is known before the bytes: zipfile then chooses ZIP64 where it is needed.
     info.file_size = size
@@ -68,8 +71,9 @@ def _info(name: str, *, compress: bool, size: int = 0) -> zipfile.ZipInfo:
 
 
 def _safe_name(filename: str) -> str:
-    """The file's name as a single harmless path part: no folder, no "..", no control."""
-    name = re.sub(r"[\x00-\x1f\x7f/\\:]", "_", filename).strip(" .")
+    """The file's name as a single harmless path part that every system can extract: no
+    folder, no "..", no control character, none that Windows refuses."""
+    name = re.sub(r'[\x00-\x1f\x7f/\\:<>"|?*]', "_", filename).strip(" .")
     return name[:200] or "file"
 
 
@@ -123,7 +127,12 @@ def archive_write(out: BinaryIO, *, user: User, files: list[UserFile], progress:
             path: str | None = file_path(record)
             try:
                 with storage.object_chunks(record.key) as chunks:
-                    info = _info(file_path(record), compress=False, size=record.size_in_bytes)
+                    info = _info(
+                        file_path(record),
+                        compress=False,
+                        size=record.size_in_bytes,
+                        when=record.created_at,
+                    )
                     with archive.open(info, "w") as entry:
                         for data in chunks:
                             entry.write(data)

@@ -55,7 +55,11 @@ def test_an_export_holds_every_record_and_byte_identical_files(
     if where == "s3":
         request.getfixturevalue("s3")
     client = client_for(user)
-    bodies = {"a.txt": b"first file\n" * 1000, "../b.bin": bytes(range(256)) * 5000}
+    bodies = {
+        "a.txt": b"first file\n" * 1000,
+        "../b.bin": bytes(range(256)) * 5000,
+        'we?ird:<na|me>*".txt': b"third",
+    }
     records = {upload(client, body, name)["data_id"]: body for name, body in bodies.items()}
     upload(client_for(other_user), b"not theirs", "secret.txt")
     accepted, archive = exported(client)
@@ -66,8 +70,12 @@ def test_an_export_holds_every_record_and_byte_identical_files(
     assert {record["data_id"] for record in files} == set(records)
     for record in files:
         data = archive.read(record["path"])
-        # No folder of the client's naming: a hostile name cannot escape the folder.
+        # No folder of the client's naming: a hostile name cannot escape the folder, and
+        # every system can extract it.
         assert record["path"].startswith("files/") and record["path"].count("/") == 1
+        assert not set(record["path"]) & set('\\:<>"|?*')
+        stamp = archive.getinfo(record["path"]).date_time
+        assert stamp[:3] == tuple(int(part) for part in record["created_at"][:10].split("-"))
         assert hashlib.sha256(data).hexdigest() == record["sha256"]
         assert data == records[record["data_id"]]
     assert not any("secret" in name for name in names)
