@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
@@ -22,7 +21,7 @@ from bench.client import Account, Client
 from bench.files import MIB, SIZE, GeneratedBody, peak_growth, reset_peaks
 from bench.report import Row, ours_at_most, ratio_at_least
 from bench.run import Bench
-from bench.services import AWS, BUCKET, BenchError, s3_client
+from bench.services import BUCKET, BenchError, s3_client
 
 EXPORT_FILES = 4
 EXPORT_FILE_BYTES = SIZE // EXPORT_FILES
@@ -168,13 +167,9 @@ class Concatenated:
 
 def service_s3(endpoint: str) -> Any:
     """A boto3 client set up as userdata/storage.py's: checksums only where required."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=AWS["AWS_DEFAULT_REGION"],
-        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(
+    return s3_client(
+        endpoint,
+        Config(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         ),

@@ -146,7 +146,7 @@ def start_moto(stack: Stack, python: Path) -> str:
     return endpoint
 
 
-def s3_client(endpoint: str) -> Any:
+def s3_client(endpoint: str, config: Any = None) -> Any:
     import boto3
 
     return boto3.client(
@@ -155,6 +155,7 @@ def s3_client(endpoint: str) -> Any:
         region_name=AWS["AWS_DEFAULT_REGION"],
         aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+        config=config,
     )
 
 

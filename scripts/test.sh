@@ -54,7 +54,7 @@ export DEBUG=1
 
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
-"$BIN/mypy" restapi auth mfa audit users userdata kafka_events
+"$BIN/mypy" restapi auth mfa audit users userdata privacy kafka_events
 "$BIN/python" manage.py makemigrations --check --dry-run --settings=restapi.settings.test
 "$BIN/python" manage.py collectstatic --no-input -v0 --settings=restapi.settings.test
 "$BIN/python" -m pytest "$@"

@@ -58,3 +58,13 @@ def test_the_check_finds_a_back_edge_and_a_view_import():
     assert back_edges("restapi", "restapi/urls.py", "import auth.tokens\n") == [
         "restapi/urls.py:1 imports auth.tokens: auth is above restapi"
     ]
+
+
+def test_every_package_is_type_checked():
+    """scripts/test.sh runs mypy on the packages by name: a new one must be among them."""
+    [line] = [
+        line
+        for line in (ROOT / "scripts" / "test.sh").read_text().splitlines()
+        if line.startswith('"$BIN/mypy"')
+    ]
+    assert line.split()[1:] == LAYERS
