@@ -1,6 +1,5 @@
 from typing import Any
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -27,15 +26,8 @@ class AuditEntry(models.Model):
     only the retention purge deletes them.
     `details` holds only fields named in audit.services.DETAIL_FIELDS, never a secret."""
 
-    # The subject as a row to join (the admin's pages), and as a plain id that outlives it:
-    # entries are kept by subject_id, which is what reads and the purge use.
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,  # subject_id's index serves every read
-    )
+    # The user the entry is about, as a plain id and not a foreign key: entries outlive the
+    # user's row (an erasure pseudonymises them), and deleting a user scans no audit rows.
     subject_id = models.BigIntegerField()
     action = models.CharField(max_length=64)
     occurred_at = models.DateTimeField(default=timezone.now)

@@ -1,11 +1,10 @@
 """Writes on the audit trail: an entry, in the caller's transaction, and the purge."""
 
-import ipaddress
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, Func, JSONField
+from django.db.models import BigIntegerField, Case, F, Func, JSONField, Value, When
 
 from audit.models import ActorKind, AuditEntry
 from restapi.context import REQUEST_CONTEXT, RequestContext
@@ -49,26 +48,17 @@ def _actor(context: RequestContext | None, subject_id: int, action: str) -> tupl
     return context.actor_id, ActorKind.USER
 
 
-def _ip(value: str) -> str | None:
-    """The client's address if it is one (a proxy's header may hold anything)."""
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
-
-
 def entry_add(*, user_id: int, action: str, details: dict[str, Any]) -> AuditEntry:
     """An entry about this user, by the current request's actor (restapi/context.py)."""
     context = REQUEST_CONTEXT.get()
     actor_id, actor_kind = _actor(context, user_id, action)
     return AuditEntry.objects.create(
-        user_id=user_id,
         subject_id=user_id,
         action=action,
         actor_id=actor_id,
         actor_kind=actor_kind,
-        client_ip=_ip(context.client_ip) if context else None,
-        user_agent=context.user_agent[:256] if context else "",
+        client_ip=(context.client_ip or None) if context else None,
+        user_agent=context.user_agent if context else "",
         request_id=context.request_id if context else "",
         details={key: value for key, value in details.items() if key in DETAIL_FIELDS},
     )
@@ -102,14 +92,17 @@ def audit_pseudonymise(*, user_id: int, pseudonym: int) -> None:
     """An erasure: the entries about the user, and those of what they did to others (as an
     admin), keep what was done and when, but no longer who: the user's id becomes the
     pseudonym, and the client's address and agent and the request id (which leads to the
-    logs) are cleared. Three statements, however long the user's trail."""
+    logs) are cleared. Two statements, however long the user's trail."""
     anonymous = {"client_ip": None, "user_agent": "", "request_id": ""}
-    by_them = AuditEntry.objects.filter(actor_id=user_id)
-    by_them.exclude(subject_id=user_id).pseudonymise(actor_id=pseudonym, **anonymous)
-    by_them.pseudonymise(actor_id=pseudonym)
+    by_them = AuditEntry.objects.filter(actor_id=user_id).exclude(subject_id=user_id)
+    by_them.pseudonymise(actor_id=pseudonym, **anonymous)
     AuditEntry.objects.filter(subject_id=user_id).pseudonymise(
-        user=None,
         subject_id=pseudonym,
+        actor_id=Case(
+            When(actor_id=user_id, then=Value(pseudonym)),
+            default=F("actor_id"),
+            output_field=BigIntegerField(),
+        ),
         details=_WithoutKeys(F("details"), PERSONAL_DETAILS),
         **anonymous,
     )

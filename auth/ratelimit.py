@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
 
 from auth.metrics import LOCKOUTS
 from auth.models import LoginThrottle
@@ -140,13 +139,30 @@ def login_attempt_failed(*, email: str) -> None:
         cursor.execute(LOGIN_FAILED, params)
 
 
+LOGIN_UNCLAIM = """
+UPDATE login_throttle SET
+    failures = failures - 1,
+    next_attempt_at = LEAST(next_attempt_at, %(now)s + CASE
+        WHEN failures - 1 < %(free)s THEN 0
+        ELSE LEAST(%(cap)s, POWER(2, failures - 1 - %(free)s))
+    END)
+WHERE key = %(key)s AND failures > 0
+"""
+
+
 def login_attempt_unclaimed(*, email: str) -> None:
-    """Gives back a claimed attempt whose password was never evaluated (the hashing slots
-    were full): refusing it taught a guesser nothing, and a flood of logins that the
-    service sheds must not lock the account's owner out."""
-    LoginThrottle.objects.filter(key=account_key(email), failures__gt=0).update(
-        failures=F("failures") - 1
-    )
+    """Gives back a claimed attempt that taught a guesser nothing: its password was never
+    evaluated (the hashing slots were full), or it was right for an account whose login a
+    second factor completes. The count goes back, and so does the wait its claim added, so
+    a flood the service sheds or a right password does not make the owner wait longer."""
+    params: dict[str, Any] = {
+        "key": account_key(email),
+        "now": time.time(),
+        "free": settings.LOGIN_FREE_FAILURES,
+        "cap": settings.LOGIN_MAX_WAIT_SECONDS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(LOGIN_UNCLAIM, params)
 
 
 def login_attempt_succeeded(*, email: str) -> None:

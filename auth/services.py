@@ -72,7 +72,7 @@ def session_start(
         last_used_at=now,
         expires_at=_refresh_expiry(),
         client_ip=client_ip or None,
-        user_agent=user_agent[:256],
+        user_agent=user_agent,
     )
     return _tokens(session, user)
 

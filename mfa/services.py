@@ -8,7 +8,7 @@ import io
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +18,7 @@ import segno
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -38,6 +39,7 @@ from restapi.exceptions import (
     MfaTokenInvalid,
     StepUpRequired,
 )
+from restapi.purge import delete_in_batches
 from restapi.signals import announce
 
 TOTP_INTERVAL = 30
@@ -79,8 +81,11 @@ def _qr_svg(uri: str) -> str:
 
 
 @transaction.atomic
-def totp_enrol(*, user: AbstractBaseUser) -> TotpEnrolment:
-    """A new secret, pending until totp_confirm; a pending one is replaced."""
+def totp_enrol(*, user: AbstractBaseUser, auth_time: int | None) -> TotpEnrolment:
+    """A new secret, pending until totp_confirm; a pending one is replaced. Adding a factor
+    needs a recent authentication, as removing one does: else a stolen refresh token could
+    set one up and lock the owner out."""
+    recent_authentication_check(auth_time=auth_time)
     current = Totp.objects.select_for_update().filter(user_id=user.pk).first()
     if current is not None and current.confirmed_at is not None:
         raise MfaAlreadyEnabled()
@@ -226,9 +231,9 @@ def totp_disable(
     recovery_code: str | None,
 ) -> None:
     """Needs a recent authentication and a current code; every other session is revoked."""
-    step_up_check(user=user, auth_time=auth_time)
     if not Totp.objects.filter(user_id=user.pk, confirmed_at__isnull=False).exists():
         raise MfaNotEnabled()
+    recent_authentication_check(auth_time=auth_time)
     code_check(user=user, code=code, recovery_code=recovery_code)
     with transaction.atomic():
         Totp.objects.filter(user_id=user.pk).delete()
@@ -239,9 +244,9 @@ def totp_disable(
 
 
 def recovery_codes_regenerate(*, user: AbstractBaseUser, auth_time: int | None) -> list[str]:
-    step_up_check(user=user, auth_time=auth_time)
     if not has_factor(user=user):
         raise MfaNotEnabled()
+    recent_authentication_check(auth_time=auth_time)
     with transaction.atomic():
         return _recovery_codes_replace(user)
 
@@ -315,8 +320,14 @@ def challenge_use(*, challenge: Challenge) -> None:
         raise MfaTokenInvalid()
 
 
-def passkey_registration_start(*, user: AbstractBaseUser) -> tuple[str, dict[str, Any]]:
-    """The token naming the ceremony's challenge, and the options for the browser."""
+def passkey_registration_start(
+    *, user: AbstractBaseUser, auth_time: int | None
+) -> tuple[str, dict[str, Any]]:
+    """The token naming the ceremony's challenge, and the options for the browser. Needs a
+    recent authentication: a passkey is a login of its own, which outlives a password
+    change and a logout of every session. The challenge binds the ceremony to this user
+    for at most MFA_TOKEN_TTL_SECONDS."""
+    recent_authentication_check(auth_time=auth_time)
     challenge, options = passkeys.registration_options(user=user)
     token = challenge_issue(
         user=user, purpose=ChallengePurpose.PASSKEY_REGISTER, webauthn_challenge=challenge
@@ -354,10 +365,17 @@ def passkey_rename(*, passkey: Passkey, name: str) -> Passkey:
 def passkey_delete(*, user: AbstractBaseUser, passkey: Passkey, auth_time: int | None) -> None:
     """Removing a factor needs a recent authentication; with the last factor go the
     recovery codes."""
-    step_up_check(user=user, auth_time=auth_time)
+    recent_authentication_check(auth_time=auth_time)  # a passkey: a factor, certainly
     passkey_id = passkey.pk  # delete() forgets it
     with transaction.atomic():
         passkey.delete()
         if not has_factor(user=user):
             RecoveryCode.objects.filter(user_id=user.pk).delete()
         announce(user, "user.passkey_removed", passkey_id=passkey_id, name=passkey.name)
+
+
+def challenges_spent_purge() -> Iterator[int]:
+    """Deletes the challenges that can no longer be used (purge_expired): a login's
+    mfa_token and every WebAuthn ceremony leave one, used or expired within minutes."""
+    spent = Challenge.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lte=timezone.now()))
+    return delete_in_batches(spent)

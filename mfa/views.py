@@ -26,14 +26,13 @@ from restapi.serializing import shaped, validated
 class FactorsView(APIView):
     @extend_schema(operation_id="mfa_factors", responses={200: FactorsOutput})
     def get(self, request: AuthenticatedRequest) -> Response:
-        user = request.user
-        methods = selectors.methods_of(user=user)
+        factors = selectors.factors_of(user=request.user)
         return Response(
             {
-                "methods": methods,
-                "totp": "totp" in methods,
-                "passkeys": selectors.passkeys_of(user=user).count(),
-                "recovery_codes_left": selectors.recovery_codes_left(user=user),
+                "methods": factors.methods,
+                "totp": factors.totp,
+                "passkeys": factors.passkeys,
+                "recovery_codes_left": factors.recovery_codes_left,
                 "msg": "success",
             }
         )
@@ -46,7 +45,7 @@ class TotpView(APIView):
         responses={201: TotpEnrolmentOutput, **errors(409)},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
-        enrolment = services.totp_enrol(user=request.user)
+        enrolment = services.totp_enrol(user=request.user, auth_time=auth_time(request.auth))
         body = {
             "secret": enrolment.secret,
             "otpauth_uri": enrolment.otpauth_uri,
@@ -110,7 +109,9 @@ class PasskeyOptionsView(APIView):
         responses={200: PasskeyRegistrationOptionsOutput},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
-        token, options = services.passkey_registration_start(user=request.user)
+        token, options = services.passkey_registration_start(
+            user=request.user, auth_time=auth_time(request.auth)
+        )
         body = {"challenge_token": token, "options": options, "msg": "success"}
         return Response(body, headers={"Cache-Control": "no-store"})
 

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from privacy import services
-from privacy.models import Erasure, ErasureState
+from privacy.models import ERASURE_PENDING, Erasure
 
 
 class PendingFilter(admin.SimpleListFilter):
@@ -16,11 +16,10 @@ class PendingFilter(admin.SimpleListFilter):
         return [("yes", "scheduled or running"), ("no", "done or cancelled")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Erasure]) -> QuerySet[Erasure]:
-        pending = [ErasureState.SCHEDULED, ErasureState.RUNNING]
         if self.value() == "yes":
-            return queryset.filter(state__in=pending)
+            return queryset.filter(state__in=ERASURE_PENDING)
         if self.value() == "no":
-            return queryset.exclude(state__in=pending)
+            return queryset.exclude(state__in=ERASURE_PENDING)
         return queryset
 
 

@@ -83,14 +83,15 @@ def file_path(record: UserFile) -> str:
 
 
 def profile(user: User) -> dict[str, Any]:
+    factors = mfa_selectors.factors_of(user=user)
     passkeys = mfa_selectors.passkeys_of(user=user)
     return {
         "exported_at": timezone.now(),
         "user": {**shaped(UserOutput, user), "imported_at": user.imported_at},
         "second_factors": {
-            "methods": mfa_selectors.methods_of(user=user),
+            "methods": factors.methods,
             "passkeys": [shaped(PasskeyOutput, passkey) for passkey in passkeys],
-            "recovery_codes_left": mfa_selectors.recovery_codes_left(user=user),
+            "recovery_codes_left": factors.recovery_codes_left,
         },
     }
 

@@ -30,6 +30,10 @@ class ExportState(models.TextChoices):
     FAILED = "failed"  # storage failed every attempt: the user asks again
 
 
+# An export being made: one at a time per user.
+EXPORT_UNFINISHED = [ExportState.PENDING, ExportState.RUNNING]
+
+
 class Export(Job):
     """An archive of what the service holds about a user. Its id is the one the API shows:
     random, so that ids cannot be walked."""
@@ -79,6 +83,10 @@ class ErasureState(models.TextChoices):
     RUNNING = "running"
     DONE = "done"  # nothing of the user is left; this row keeps only the id and the times
     CANCELLED = "cancelled"
+
+
+# An erasure that is still to be carried out.
+ERASURE_PENDING = [ErasureState.SCHEDULED, ErasureState.RUNNING]
 
 
 class ErasureStep(models.TextChoices):

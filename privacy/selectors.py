@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from privacy.models import Erasure, ErasureState, Export
+from privacy.models import ERASURE_PENDING, Erasure, Export
 from restapi.exceptions import NotFound
 from users.models import User
 
@@ -20,7 +20,7 @@ def export_get_for_owner(*, user: User, export_id: uuid.UUID) -> Export:
 
 
 def erasures_pending() -> QuerySet[Erasure]:
-    return Erasure.objects.filter(state__in=[ErasureState.SCHEDULED, ErasureState.RUNNING])
+    return Erasure.objects.filter(state__in=ERASURE_PENDING)
 
 
 def erasure_of(*, user_id: int) -> Erasure | None:

@@ -20,14 +20,22 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from audit.services import audit_pseudonymise
+from audit.services import audit_pseudonymise, entry_add
 from auth.ratelimit import bucket_take
 from auth.services import account_counters_forget, session_revoke_all
 from mfa.services import recent_authentication_check
 from privacy.archive import archive_write
 from privacy.metrics import ERASURES, EXPORTS
-from privacy.models import Erasure, ErasureState, ErasureStep, Export, ExportState
-from restapi.signals import announce_erased, audit
+from privacy.models import (
+    ERASURE_PENDING,
+    EXPORT_UNFINISHED,
+    Erasure,
+    ErasureState,
+    ErasureStep,
+    Export,
+    ExportState,
+)
+from restapi.signals import announce_erased
 from userdata import storage
 from userdata.selectors import files_of_user
 from userdata.services import export_key, files_erase_batch, object_download, user_prefix
@@ -53,14 +61,17 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.PRIVACY_JOB_LEASE_SECONDS)
 
 
-def _retry_delay(attempts: int) -> timedelta:
-    return timedelta(
-        seconds=min(RETRY_FIRST_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
-    )
-
-
 def _error_text(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
+def _retry_later(job: Export | Erasure, *, state: str, exc: BaseException) -> None:
+    """Storage failed the job: it waits (30 s, doubling with each attempt) and goes on."""
+    job.state, job.lease_until = state, None
+    delay = min(RETRY_FIRST_SECONDS * 2 ** max(job.attempts - 1, 0), RETRY_MAX_SECONDS)
+    job.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    job.last_error = _error_text(exc)
+    job.save(update_fields=["state", "lease_until", "next_attempt_at", "last_error"])
 
 
 # Exports
@@ -72,15 +83,16 @@ def export_request(*, user: User, auth_time: int | None) -> Export:
     recent_authentication_check(auth_time=auth_time)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
-        unfinished = Q(state__in=[ExportState.PENDING, ExportState.RUNNING])
-        current = Export.objects.filter(unfinished, user_id=user.pk).first()
+        current = Export.objects.filter(state__in=EXPORT_UNFINISHED, user_id=user.pk).first()
         if current is not None:
             return current
         bucket_take(action="export_account", key=str(user.pk))
         export = Export(user_id=user.pk)
         export.key = export_key(user.pk, export.pk)
         export.save()
-        audit(user.pk, "user.export_requested", export_id=str(export.pk))
+        entry_add(
+            user_id=user.pk, action="user.export_requested", details={"export_id": str(export.pk)}
+        )
         transaction.on_commit(DUE.set)
     return export
 
@@ -179,10 +191,7 @@ def _export_retry(export: Export, exc: BaseException) -> None:
         if export.attempts >= settings.USER_EXPORT_MAX_ATTEMPTS:
             _export_give_up(export, _error_text(exc))
             return
-        export.state, export.lease_until = ExportState.PENDING, None
-        export.next_attempt_at = timezone.now() + _retry_delay(export.attempts)
-        export.last_error = _error_text(exc)
-        export.save(update_fields=["state", "lease_until", "next_attempt_at", "last_error"])
+        _retry_later(export, state=ExportState.PENDING, exc=exc)
     EXPORTS.labels("retried").inc()
 
 
@@ -299,7 +308,7 @@ def erasure_schedule(*, user: User, requested_by: str, delay: timedelta) -> Eras
     user = User.objects.select_for_update().get(pk=user.pk)
     due_at = timezone.now() + delay
     erasure = Erasure.objects.select_for_update().filter(user_id=user.pk).first()
-    if erasure is not None and erasure.state in (ErasureState.SCHEDULED, ErasureState.RUNNING):
+    if erasure is not None and erasure.state in ERASURE_PENDING:
         if due_at < erasure.due_at and erasure.state == ErasureState.SCHEDULED:
             erasure.due_at = due_at
             erasure.save(update_fields=["due_at"])
@@ -317,10 +326,8 @@ def erasure_schedule(*, user: User, requested_by: str, delay: timedelta) -> Eras
         user_deactivate_unchecked(user=user)
         session_revoke_all(user=user, reason="erasure")
         # An archive being made would only be deleted again.
-        Export.objects.filter(
-            user_id=user.pk, state__in=[ExportState.PENDING, ExportState.RUNNING]
-        ).delete()
-        audit(user.pk, "user.erase_requested", via=requested_by)
+        Export.objects.filter(user_id=user.pk, state__in=EXPORT_UNFINISHED).delete()
+        entry_add(user_id=user.pk, action="user.erase_requested", details={"via": requested_by})
         emails.send_erasure_notice(to=user.email, due_at=due_at)
         transaction.on_commit(lambda: ERASURES.labels("requested").inc())
     if erasure.due_at <= timezone.now():
@@ -343,7 +350,7 @@ def erasure_cancel(*, user_id: int) -> Erasure:
     erasure.state = ErasureState.CANCELLED
     erasure.finished_at = timezone.now()
     erasure.save(update_fields=["state", "finished_at"])
-    audit(user_id, "user.erase_cancelled")
+    entry_add(user_id=user_id, action="user.erase_cancelled", details={})
     transaction.on_commit(lambda: ERASURES.labels("cancelled").inc())
     return erasure
 
@@ -404,10 +411,7 @@ def erasure_run(erasure: Erasure) -> bool:
         logger.warning(
             "Erasure of user %s: storage failed, retrying later: %s", erasure.user_id, exc
         )
-        erasure.state, erasure.lease_until = ErasureState.SCHEDULED, None
-        erasure.next_attempt_at = timezone.now() + _retry_delay(erasure.attempts)
-        erasure.last_error = _error_text(exc)
-        erasure.save(update_fields=["state", "lease_until", "next_attempt_at", "last_error"])
+        _retry_later(erasure, state=ErasureState.SCHEDULED, exc=exc)
         ERASURES.labels("retried").inc()
         return False
     return _erase_rows(erasure)

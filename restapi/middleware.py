@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
-from restapi.clients import client_ip
+from restapi.clients import request_origin
 from restapi.codes import ErrorCode
 from restapi.context import REQUEST_CONTEXT, RequestContext, actor_set
 from restapi.errors import (
@@ -109,11 +109,7 @@ class RequestIdMiddleware:
         request.META[REQUEST_ID_META] = request_id
         token = REQUEST_ID.set(request_id)
         context = REQUEST_CONTEXT.set(
-            RequestContext(
-                client_ip=client_ip(request),
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                request_id=request_id,
-            )
+            RequestContext(**request_origin(request), request_id=request_id)
         )
         try:
             response = self.get_response(request)

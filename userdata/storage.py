@@ -22,7 +22,7 @@ import queue
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,13 +122,11 @@ class HashingReader(io.RawIOBase):
         except OSError as exc:
             raise _body_error(exc) from exc
         self.size += len(data)
-        if self.length is None:
-            self.digest.update(data)
-            return data
-        if self.size > self.length:
-            raise TooLarge()
-        if wanted and not data and self.size < self.length:
-            raise BodyIncomplete(f"the body ended after {self.size} of {self.length} bytes")
+        if self.length is not None:
+            if self.size > self.length:
+                raise TooLarge()
+            if wanted and not data and self.size < self.length:
+                raise BodyIncomplete(f"the body ended after {self.size} of {self.length} bytes")
         self.digest.update(data)
         return data
 
@@ -486,17 +484,27 @@ def _transfer_slot() -> Iterator[None]:
         release()
 
 
+@contextmanager
+def _storage_failures() -> Iterator[None]:
+    """What the backends raise when storage fails, as StorageError."""
+    try:
+        yield
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise StorageError(str(exc)) from exc
+
+
+def _put(key: str, reader: HashingReader, content_type: str) -> Stored:
+    with _storage_failures():
+        backend().put(key, reader, content_type)
+    return reader.stored(key)
+
+
 def upload_stream(key: str, stream: BinaryIO, *, content_type: str, length: int) -> Stored:
     """Streams exactly `length` bytes to storage. Raises Busy (before reading any byte),
     BodyError or TooLarge if the stream fails or does not hold `length` bytes, and
     StorageError if storage fails."""
-    reader = HashingReader(stream, length)
     with _transfer_slot():
-        try:
-            backend().put(key, reader, content_type)
-        except (BotoCoreError, ClientError, OSError) as exc:
-            raise StorageError(str(exc)) from exc
-    return reader.stored(key)
+        return _put(key, HashingReader(stream, length), content_type)
 
 
 def upload_file(key: str, path: Path, *, content_type: str) -> Stored:
@@ -548,56 +556,51 @@ def object_chunks(key: str) -> Iterator[Iterator[bytes]]:
 
 
 def _storage_errors(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    try:
+    with _storage_failures():
         yield from chunks
-    except (BotoCoreError, OSError) as exc:
-        raise StorageError(str(exc)) from exc
 
 
 def upload_unsized(key: str, stream: Source, *, content_type: str) -> Stored:
     """Streams everything `stream` gives, to its end, to storage (an archive being made)."""
-    reader = HashingReader(stream, None)
-    try:
-        backend().put(key, reader, content_type)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        raise StorageError(str(exc)) from exc
-    return reader.stored(key)
+    return _put(key, HashingReader(stream, None), content_type)
 
 
 # Keys per DeleteObjects call: S3's limit.
 DELETE_BATCH = 1000
 
 
+def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
+    """The keys, DELETE_BATCH at a time: one DeleteObjects call each."""
+    batch: list[str] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == DELETE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def delete_keys(keys: list[str]) -> None:
-    """Deletes these objects (missing ones are no error), DELETE_BATCH keys per call."""
+    """Deletes these objects (missing ones are no error)."""
     store = backend()
-    try:
-        for start in range(0, len(keys), DELETE_BATCH):
-            store.delete_many(keys[start : start + DELETE_BATCH])
-    except (BotoCoreError, ClientError, OSError) as exc:
-        raise StorageError(str(exc)) from exc
+    with _storage_failures():
+        for batch in _batches(keys):
+            store.delete_many(batch)
 
 
 def delete_prefix(prefix: str) -> int:
     """Deletes every object and incomplete upload under the prefix (which should end with
     "/"), and what a local directory keeps of it; returns how many objects there were."""
     store = backend()
-    deleted = 0
-    try:
+    with _storage_failures():
         for upload_key, upload_id, _ in list(store.incomplete_uploads(prefix)):
             store.abort_upload(upload_key, upload_id)
-        batch: list[str] = []
-        for key, _ in store.keys(prefix):
-            batch.append(key)
-            if len(batch) == DELETE_BATCH:
-                store.delete_many(batch)
-                deleted, batch = deleted + len(batch), []
-        if batch:
+        deleted = 0
+        for batch in _batches(key for key, _ in store.keys(prefix)):
             store.delete_many(batch)
             deleted += len(batch)
         store.prune(prefix)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        raise StorageError(str(exc)) from exc
     return deleted
 
 
@@ -632,7 +635,5 @@ def sha256_and_size(key: str) -> tuple[str, int]:
 
 
 def delete(key: str) -> None:
-    try:
+    with _storage_failures():
         backend().delete(key)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        raise StorageError(str(exc)) from exc

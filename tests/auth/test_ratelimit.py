@@ -5,9 +5,11 @@ from types import SimpleNamespace
 import pytest
 from django.test import RequestFactory
 
+from audit.models import AuditEntry
 from auth import ratelimit
+from auth.models import Session
 from restapi.clients import client_ip
-from tests.helpers import PASSWORD, assert_error, client_for, counted, login
+from tests.helpers import PASSWORD, assert_error, claims, client_for, counted, login
 from users import hashers
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +108,22 @@ def test_forwarded_for_counts_only_with_trusted_proxies(settings):
     assert client_ip(request) == "1.2.3.4"
     settings.TRUSTED_PROXY_COUNT = 5
     assert client_ip(request) == "10.0.0.1"
+
+
+def test_a_forwarded_value_that_is_no_address_logs_in_without_one(api, user, settings):
+    """A proxy passes on what a client wrote: no address then, not a 500 from the session's
+    address column (or the audit's)."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    body = {"email": user.email, "password": PASSWORD}
+    agent = "a" * 1000
+    response = api.post(
+        "/login", body, format="json", HTTP_X_FORWARDED_FOR="unknown", HTTP_USER_AGENT=agent
+    )
+    assert response.status_code == 201, response.content
+    session = Session.objects.get(pk=claims(response.json()["token"])["sid"])
+    entry = AuditEntry.objects.get(subject_id=user.pk, action="user.logged_in")
+    assert (session.client_ip, entry.client_ip) == (None, None)
+    assert session.user_agent == entry.user_agent == agent[:256]
 
 
 def test_current_password_guesses_are_throttled_too(user, clock):

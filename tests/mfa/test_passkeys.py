@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from kafka_events.models import OutboxEvent
-from mfa.models import Challenge, ChallengePurpose, Passkey, RecoveryCode
-from tests.helpers import assert_error, assert_status, client_for, counted
+from mfa.models import Challenge, ChallengePurpose, Passkey, RecoveryCode, Totp
+from mfa.passkeys import user_handle
+from tests.helpers import assert_error, assert_status, client_for, counted, login
 from tests.soft_authenticator import SoftWebauthnDevice
 from users.models import User
 
@@ -119,6 +120,20 @@ def test_deleting_a_passkey_needs_a_recent_authentication(user, settings):
     assert client.delete(f"/user/mfa/passkeys/{passkey.pk}").status_code == 204
 
 
+def test_adding_a_factor_needs_a_recent_authentication(user, settings):
+    """A stolen refresh token (its tokens keep the login's auth_time) adds no factor."""
+    client = client_for(user)
+    settings.MFA_STEP_UP_SECONDS = 0
+    time.sleep(1.1)
+    assert_error(client.post("/user/mfa/passkeys/options"), 401, "step_up_required")
+    assert_error(client.post("/user/mfa/totp"), 401, "step_up_required")
+    assert not Challenge.objects.exists()
+    assert not Totp.objects.filter(user_id=user.pk).exists()
+    settings.MFA_STEP_UP_SECONDS = 600
+    assert client.post("/user/mfa/passkeys/options").status_code == 200
+    assert client.post("/user/mfa/totp").status_code == 201
+
+
 def test_the_last_factor_takes_the_recovery_codes_with_it(user):
     first, second = a_passkey(user, "one"), a_passkey(user, "two")
     RecoveryCode.objects.create(user=user, code_hash="h")
@@ -211,3 +226,31 @@ def test_passwordless_login_takes_the_clients_login_bucket(api, settings):
     assert_error(api.post("/login/passkey/options"), 429, "rate_limited")
     body = {"challenge_token": "x.y", "credential": {}}
     assert_error(api.post("/login/passkey", body, format="json"), 429, "rate_limited")
+
+
+def test_another_users_passkey_completes_no_login(api, user, other_user):
+    """B's authenticator signs whatever challenge A's login shows: the credential must be
+    A's own for A's second step."""
+    mine, theirs = SoftWebauthnDevice(), SoftWebauthnDevice()
+    register(client_for(user), mine)
+    register(client_for(other_user), theirs)
+    first = assert_status(login(api, user.email), 200)
+    # A client may ignore allowCredentials, and B's device sign A's challenge.
+    unlisted = {**first["webauthn"], "allowCredentials": []}
+    body = {"mfa_token": first["mfa_token"], "webauthn": theirs.sign(unlisted, ORIGIN)}
+    assert_error(api.post("/login/mfa", body, format="json"), 401, "mfa_failed")
+    assert Passkey.objects.get(user=other_user).sign_count == 0
+    again = assert_status(login(api, user.email), 200)
+    body = {"mfa_token": again["mfa_token"], "webauthn": mine.sign(again["webauthn"], ORIGIN)}
+    assert api.post("/login/mfa", body, format="json").status_code == 201
+
+
+def test_a_passwordless_login_refuses_a_user_handle_not_the_credentials(
+    api, user, other_user, settings
+):
+    settings.MFA_PASSKEY_LOGIN = True
+    device = SoftWebauthnDevice()
+    register(client_for(user), device)
+    device.user_handle = user_handle(other_user.pk)  # signed, but names someone else
+    response, _ = passwordless(api, device)
+    assert_error(response, 401, "mfa_failed")

@@ -313,6 +313,34 @@ def test_admin_tokens_need_a_factor_when_required(api, admin, user, settings):
     assert claims(done.json()["token"])["role"] == "admin"
 
 
+def test_a_refresh_keeps_the_logins_amr_auth_time_and_limited_role(api, admin, settings):
+    """Step-up cannot be refreshed into, nor a limited admin's session refreshed out of."""
+    settings.MFA_REQUIRED_FOR_ADMINS = True
+    plain = login(api, admin.email).json()
+    refreshed = api.post("/login/refresh", {"refresh": plain["refresh"]}, format="json").json()
+    assert claims(refreshed["token"])["role"] == "user"
+    secret, _ = enrolled(admin)
+    done = second_step(api, admin, code=code_at(secret, steady_now())).json()
+    settings.MFA_STEP_UP_SECONDS = 0
+    time.sleep(1.1)
+    again = api.post("/login/refresh", {"refresh": done["refresh"]}, format="json").json()
+    old, new = claims(done["token"]), claims(again["token"])
+    assert (new["auth_time"], new["amr"], new["role"]) == (old["auth_time"], old["amr"], "admin")
+    client = client_for(admin, token=again["token"])
+    assert_error(client.post("/user/mfa/recovery-codes"), 401, "step_up_required")
+
+
+def test_factor_routes_without_the_factor_are_409(user):
+    client = client_for(user)
+    confirm = client.post("/user/mfa/totp/confirm", {"code": "123456"}, format="json")
+    assert_error(confirm, 409, "mfa_not_enabled")
+    assert_error(client.post("/user/mfa/recovery-codes"), 409, "mfa_not_enabled")
+    removal = client.delete("/user/mfa/totp", {"code": "123456"}, format="json")
+    assert_error(removal, 409, "mfa_not_enabled")
+    enrolled(user)
+    assert_error(client.post("/user/mfa/totp"), 409, "mfa_already_enabled")
+
+
 def test_the_encryption_key_rotates_and_codes_keep_working(api, user, settings):
     from cryptography.fernet import Fernet
     from django.core.management import call_command
@@ -345,3 +373,34 @@ def test_a_right_password_does_not_reset_the_count_of_wrong_codes(api, user, set
     # No more codes evaluated (401) than two wrong passwords would be; then it waits.
     assert statuses.count(401) <= 2
     assert statuses[-1] == 429
+
+
+def test_a_right_password_adds_no_wait_before_the_right_code(api, user, settings):
+    settings.LOGIN_FREE_FAILURES = 2
+    secret, _ = enrolled(user)
+    wrong = "000000" if code_at(secret, steady_now()) != "000000" else "111111"
+    first = login(api, user.email)
+    body = {"mfa_token": first.json()["mfa_token"], "code": wrong}
+    assert api.post("/login/mfa", body, format="json").status_code == 401
+    # The owner mistyped once, then logs in again: the right code goes through at once.
+    again = login(api, user.email)
+    assert again.status_code == 200
+    right = {"mfa_token": again.json()["mfa_token"], "code": code_at(secret, steady_now())}
+    assert api.post("/login/mfa", right, format="json").status_code == 201
+
+
+def test_a_login_asks_for_the_factors_in_one_query_each_time(api, user):
+    """The password check and the login each ask once (one statement for all factors),
+    as GET /user/mfa does: every login of every user pays for it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def factor_queries(send):
+        with CaptureQueriesContext(connection) as queries:
+            response = send()
+        return response, [q["sql"] for q in queries if "mfa_" in q["sql"]]
+
+    response, asked = factor_queries(lambda: login(api, user.email))
+    assert response.status_code == 201 and len(asked) == 2
+    response, asked = factor_queries(lambda: client_for(user).get("/user/mfa"))
+    assert response.status_code == 200 and len(asked) == 1

@@ -217,3 +217,19 @@ def test_reconcile_storage_leaves_exports_alone(user, s3):
     call_command("reconcile_storage", "--delete", "--grace-minutes", "0")
     assert s3.head_object(Bucket=S3_BUCKET, Key=key)
     assert not UserFile.objects.exists()
+
+
+def test_an_expired_export_waits_for_storage_before_its_row_goes(user, s3, settings):
+    client = client_for(user)
+    accepted = assert_status(client.post("/user/export"), 202)
+    run_jobs()
+    export = Export.objects.get(pk=accepted["export_id"])
+    Export.objects.filter(pk=export.pk).update(expires_at=timezone.now())
+    real = settings.S3_ENDPOINT_URL
+    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens there
+    assert services.jobs_run_once() is False
+    assert Export.objects.filter(pk=export.pk).exists()  # kept, to find the archive by
+    settings.S3_ENDPOINT_URL = real
+    run_jobs()
+    assert not Export.objects.filter(pk=export.pk).exists()
+    assert not s3.list_objects_v2(Bucket=S3_BUCKET, Prefix=export.key).get("KeyCount")

@@ -25,7 +25,8 @@ def test_purge_deletes_in_batches_and_reports_progress_without_a_terminal(monkey
     out, err = io.StringIO(), io.StringIO()
     call_command("purge_expired", stdout=out, stderr=err)
     assert out.getvalue() == (
-        "Deleted 0 tokens, 0 sessions, 5 login counters, 1 rate buckets, 0 audit entries\n"
+        "Deleted 0 tokens, 0 second-factor challenges, 0 sessions, 5 login counters, "
+        "1 rate buckets, 0 audit entries\n"
     )
     progress = [line.split(" (")[0] for line in err.getvalue().splitlines()]
     assert progress == [
@@ -51,3 +52,25 @@ def test_purge_refuses_a_retention_that_would_delete_live_sessions(user, days):
         call_command("purge_expired", "--session-retention-days", days)
     call_command("purge_expired", "--session-retention-days", "0", stdout=io.StringIO())
     assert Session.objects.filter(pk=claims(session.token)["sid"]).exists()
+
+
+def test_purge_deletes_used_and_expired_challenges_only(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mfa.models import Challenge, ChallengePurpose
+
+    soon = timezone.now() + timedelta(minutes=5)
+
+    def challenge(**fields):
+        defaults = {"user": user, "purpose": ChallengePurpose.LOGIN, "secret_hash": "0" * 64}
+        return Challenge.objects.create(**{**defaults, "expires_at": soon, **fields})
+
+    challenge(used_at=timezone.now())
+    challenge(expires_at=timezone.now() - timedelta(seconds=1))
+    live = challenge()
+    out = io.StringIO()
+    call_command("purge_expired", stdout=out)
+    assert "2 second-factor challenges" in out.getvalue()
+    assert list(Challenge.objects.values_list("pk", flat=True)) == [live.pk]

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from privacy import selectors, services
-from privacy.models import Erasure, ErasureState
+from privacy.models import ErasureState
 from restapi.commands import EXIT_UNAVAILABLE, ServiceCommand, positive_int
 from users.selectors import user_get
 
@@ -63,41 +63,33 @@ class Command(ServiceCommand):
         self._run(user_id)
 
     def _run(self, user_id: int) -> None:
-        erasure = services.erasure_claim(user_id=user_id)
-        if erasure is None:
-            erasure = self._wait_for_elsewhere(user_id)
-        else:
-            while not services.erasure_run(erasure):
+        """Carries the erasure out here, or follows a runner of the service that holds it
+        (and takes it over if that runner dies), until it is done."""
+        waiting = False
+        while True:
+            erasure = services.erasure_claim(user_id=user_id)
+            if erasure is not None:
+                if services.erasure_run(erasure):
+                    break
                 if erasure.last_error:
                     raise CommandError(
                         f"Storage failed ({erasure.last_error}); the service tries again at "
                         f"{erasure.next_attempt_at:%H:%M:%S} UTC, or run this again",
                         returncode=EXIT_UNAVAILABLE,
                     )
-                # An upload landed meanwhile: its file is erased on the next pass.
-                erasure = services.erasure_claim(user_id=user_id) or self._wait_for_elsewhere(
-                    user_id
-                )
-                if erasure.state == ErasureState.DONE:
-                    break
-        self.stdout.write(
-            f"Erased user {user_id}: {erasure.files_deleted} files, "
-            f"{erasure.objects_deleted} objects under their prefix"
-        )
-
-    def _wait_for_elsewhere(self, user_id: int) -> Erasure:
-        """A job runner of the service took it first: it is followed until done."""
-        self.stdout.write(f"The erasure of user {user_id} is running in the service; waiting")
-        while True:
+                continue  # an upload landed meanwhile: the next pass erases its file
             erasure = selectors.erasure_of(user_id=user_id)
             if erasure is None or erasure.state == ErasureState.CANCELLED:
                 raise CommandError(f"The erasure of user {user_id} was cancelled")
             if erasure.state == ErasureState.DONE:
-                return erasure
-            if erasure.state == ErasureState.SCHEDULED and erasure.last_error:
-                raise CommandError(
-                    f"Storage failed ({erasure.last_error}); the service tries again at "
-                    f"{erasure.next_attempt_at:%H:%M:%S} UTC",
-                    returncode=EXIT_UNAVAILABLE,
+                break
+            if not waiting:
+                self.stdout.write(
+                    f"The erasure of user {user_id} is running in the service; waiting"
                 )
+                waiting = True
             time.sleep(WAIT_SECONDS)
+        self.stdout.write(
+            f"Erased user {user_id}: {erasure.files_deleted} files, "
+            f"{erasure.objects_deleted} objects under their prefix"
+        )

@@ -13,6 +13,7 @@ from auth.services import (
     rate_buckets_idle_purge,
     sessions_ended_purge,
 )
+from mfa.services import challenges_spent_purge
 from restapi.commands import ServiceCommand, non_negative_int
 from users.services import one_time_tokens_spent_purge
 
@@ -23,7 +24,8 @@ IDLE_SECONDS = 86400
 
 class Command(ServiceCommand):
     help = (
-        "Delete one-time tokens that can no longer be used, sessions that ended more than "
+        "Delete one-time tokens and second-factor challenges that can no longer be used, "
+        "sessions that ended more than "
         "--session-retention-days ago, idle brute-force counters, and audit entries older "
         "than AUDIT_RETENTION_DAYS. Safe to run any time (e.g. hourly from cron or a "
         "Kubernetes CronJob)."
@@ -44,6 +46,7 @@ class Command(ServiceCommand):
         audit_before = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
         purges: list[tuple[str, Iterator[int]]] = [
             ("tokens", one_time_tokens_spent_purge()),
+            ("second-factor challenges", challenges_spent_purge()),
             ("sessions", sessions_ended_purge(ended_before=ended_before)),
             ("login counters", login_counters_idle_purge(idle_since=idle_since)),
             ("rate buckets", rate_buckets_idle_purge(idle_since=idle_since)),
